@@ -1,0 +1,16 @@
+"""Attacks: functions that take the model at call time and return an ``AttackResult``."""
+
+from ._common import AttackResult
+from .pgd import FGSM, PGD, fgsm, pgd
+from .spatial import affine_grid_attack, grid_attack, random_attack
+
+__all__ = [
+    "AttackResult",
+    "FGSM",
+    "PGD",
+    "fgsm",
+    "pgd",
+    "grid_attack",
+    "random_attack",
+    "affine_grid_attack",
+]

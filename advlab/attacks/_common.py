@@ -1,0 +1,127 @@
+"""What every attack shares: input checks, a frozen model, losses and the result type."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["AttackResult", "frozen", "check_inputs", "per_example_loss", "misclassified", "better"]
+
+
+@dataclass
+class AttackResult:
+    """What an attack returns.
+
+    x_adv:   (B, C, H, W) adversarial inputs, in [0, 1] and in the threat model.
+    success: (B,) bool, the attack's goal met at x_adv (misclassified; the target hit if targeted).
+    loss:    (B,) the attack loss at x_adv (higher is better for the attacker).
+    params:  the perturbation itself where x_adv alone does not tell it (transforms, affine parts).
+    """
+
+    x_adv: torch.Tensor
+    success: torch.Tensor
+    loss: torch.Tensor
+    params: object = None
+
+    def __iter__(self):  # x_adv, success = attack(...)
+        return iter((self.x_adv, self.success))
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module):
+    """Eval mode, parameters without grad, grad enabled for the input; all restored on exit."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            yield model
+    finally:
+        model.train(was_training)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _model_device(model: nn.Module):
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return None
+
+
+def check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str = "y") -> None:
+    """Clear errors for the usual mistakes. One device sync per call, not per step."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError("x and y must be torch tensors")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"images must be floating point in [0, 1], got dtype {x.dtype}; "
+            "convert uint8 images with x.float() / 255"
+        )
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be a non-empty batch (B, ...), got shape {tuple(x.shape)}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(
+            f"{name} must have shape ({x.shape[0]},) (one class index per image), "
+            f"got {tuple(y.shape)}"
+        )
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    dev = _model_device(model)
+    if dev is not None and (x.device != dev or y.device != dev):
+        raise ValueError(
+            f"model is on {dev} but x is on {x.device} and {name} on {y.device}; "
+            "move them with .to(device) first"
+        )
+    lo, hi = torch.aminmax(x.detach())
+    if torch.isnan(lo) or lo < 0 or hi > 1:
+        raise ValueError(
+            f"images must lie in [0, 1] (got min {lo.item():.4g}, max {hi.item():.4g}); "
+            "advlab models normalise inside, so pass raw pixels scaled to [0, 1]"
+        )
+
+
+def check_logits(logits: torch.Tensor, y: torch.Tensor, name: str = "y") -> None:
+    """Labels in range; warn when the model seems to return probabilities."""
+    k = logits.shape[1]
+    if (y < 0).any() or (y >= k).any():
+        raise ValueError(f"{name} must be class indices in [0, {k - 1}] for this {k}-class model")
+    sums = logits.detach().sum(dim=1)
+    if (logits.detach() >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        warnings.warn(
+            "the model's outputs are non-negative and sum to 1: it looks like it returns "
+            "probabilities. Attacks need logits (remove the final softmax); gradients through a "
+            "saturated softmax vanish and make the model look robust when it is not.",
+            stacklevel=3,
+        )
+
+
+def per_example_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool):
+    """(B,) loss the attacker maximises. ``loss`` is "ce" or "margin" (Carlini & Wagner)."""
+    if loss == "ce":
+        ce = F.cross_entropy(logits, y, reduction="none")
+        return -ce if targeted else ce
+    if loss == "margin":
+        z_y = logits.gather(1, y[:, None]).squeeze(1)
+        others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+        return z_y - others if targeted else others - z_y
+    raise ValueError(f"loss must be 'ce' or 'margin', got {loss!r}")
+
+
+def misclassified(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """(B,) bool: the attack's goal met."""
+    pred = logits.argmax(dim=1)
+    return pred == y if targeted else pred != y
+
+
+def better(success, loss, best_success, best_loss):
+    """(B,) bool: the new point beats the best so far (success first, then higher loss)."""
+    return (success & ~best_success) | ((success == best_success) & (loss > best_loss))

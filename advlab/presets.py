@@ -1,0 +1,70 @@
+"""The paper's threat models and evaluation budgets, as named presets.
+
+Tramèr & Boneh (2019) evaluate MNIST at l_inf 0.3, l_1 10, l_2 2 and rotation-translation
+(+-3 px, +-30 degrees), and CIFAR10 at l_inf 4/255 and l_1 2000/255 (plus RT).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from .attacks import PGD, grid_attack
+from .threats import L1, L2, Linf, RotationTranslation, ThreatModel
+
+__all__ = ["BUDGETS", "threats", "attacks", "STRENGTHS"]
+
+BUDGETS = {
+    "mnist": {"linf": 0.3, "l1": 10.0, "l2": 2.0, "rt": (30.0, 3.0)},
+    "cifar10": {"linf": 4 / 255, "l1": 2000 / 255, "rt": (30.0, 3.0)},
+}
+
+# steps and restarts per strength: "fast" for tests and quick looks, "standard" for notebooks,
+# "strong" for every number we publish (issue 3 adds gradient-free and l1-APGD attacks to it).
+STRENGTHS = {
+    "fast": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (11, 3)},
+    "standard": {"steps": 50, "restarts": 1, "l1_steps": 100, "rt_grid": (31, 5)},
+    "strong": {"steps": 100, "restarts": 3, "l1_steps": 200, "rt_grid": (31, 5)},
+}
+
+
+def _budgets(dataset: str) -> dict:
+    key = dataset.lower()
+    if key not in BUDGETS:
+        raise ValueError(f"unknown data set {dataset!r}; choose one of {sorted(BUDGETS)}")
+    return BUDGETS[key]
+
+
+def threats(dataset: str = "mnist") -> dict[str, ThreatModel]:
+    """The paper's threat models for ``dataset`` ("mnist" or "cifar10"), by name."""
+    b = _budgets(dataset)
+    out: dict[str, ThreatModel] = {"linf": Linf(b["linf"]), "l1": L1(b["l1"])}
+    if "l2" in b:
+        out["l2"] = L2(b["l2"])
+    rot, trans = b["rt"]
+    out["rt"] = RotationTranslation(max_rot=rot, max_trans=trans)
+    return out
+
+
+def attacks(dataset: str = "mnist", strength: str = "standard", include=None) -> dict[str, list]:
+    """Threat name -> list of attacks for ``evaluate_union``.
+
+    ``include``: the threat names to keep (default all of ``threats(dataset)``).
+    """
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; choose one of {sorted(STRENGTHS)}")
+    s = STRENGTHS[strength]
+    out = {}
+    for name, threat in threats(dataset).items():
+        if include is not None and name not in include:
+            continue
+        if name == "rt":
+            n_rot, n_trans = s["rt_grid"]
+            rt = RotationTranslation(threat.max_rot, threat.max_trans, n_rot, n_trans)
+            out[name] = [partial(grid_attack, threat=rt)]
+        elif name == "l1":
+            out[name] = [PGD(threat, steps=s["l1_steps"], restarts=s["restarts"])]
+        else:
+            out[name] = [PGD(threat, steps=s["steps"], restarts=s["restarts"])]
+    if include is not None and set(include) - set(out):
+        raise ValueError(f"unknown threats {sorted(set(include) - set(out))}; have {sorted(out)}")
+    return out

@@ -1,0 +1,45 @@
+"""A short, plain training loop: standard training, or training on an attack's outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["fit"]
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int = 1,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    attack: Callable | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """Train ``model`` with Adam on (x, y) tensors (x (N, C, H, W) in [0, 1], y (N,) int64).
+
+    With ``attack`` (a callable ``attack(model, x, y)`` returning an ``AttackResult``, e.g.
+    ``PGD(Linf(0.3), steps=10)``), each batch is replaced by its adversarial version (Madry et al.).
+    Shuffling uses a local generator seeded with ``seed``; the global RNG is left alone.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(x.shape[0], generator=gen).to(x.device)
+        for i in range(0, x.shape[0], batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = x[idx], y[idx]
+            if attack is not None:
+                xb = attack(model, xb, yb).x_adv
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
