@@ -1,0 +1,243 @@
+"""Run a submission's code cells in a fresh, sandboxed kernel, surviving whatever they do.
+
+One :class:`KernelRun` per submission: a new ``ipykernel`` process (via nbclient and a
+kernel manager whose command goes through :mod:`advlab.course.sandbox` for resource limits),
+started in a fresh temporary working directory with a minimal environment and a private HOME.
+Cells run one by one with a per-cell time limit inside an overall deadline. A cell that times
+out or kills the kernel (``os._exit``, a crash) is recorded, the kernel is replaced by a fresh
+one and the submission's cells are replayed without the offending cell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets import Integer
+
+MAX_OUTPUTS_PER_CELL = 50
+
+
+@dataclass
+class Limits:
+    """Time and memory limits for grading one submission."""
+
+    cell_timeout: float = 60.0
+    submission_timeout: float = 300.0
+    call_timeout: float = 20.0
+    memory_mb: int = 2048
+    file_mb: int = 256
+    startup_timeout: float = 60.0
+
+
+@dataclass
+class CellLog:
+    """What happened to one executed cell: ok, error, timeout, dead (kernel died) or skipped."""
+
+    index: int
+    status: str
+    detail: str = ""
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel starts through :mod:`advlab.course.sandbox`."""
+
+    memory_mb = Integer(2048)
+    file_mb = Integer(256)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        """The sandbox launcher command instead of the kernelspec's ``argv``."""
+        return [
+            sys.executable,
+            "-m",
+            "advlab.course.sandbox",
+            "--memory-mb",
+            str(self.memory_mb),
+            "--file-mb",
+            str(self.file_mb),
+            "-f",
+            os.path.realpath(self.connection_file),
+        ]
+
+
+class _CappedClient(NotebookClient):
+    """A notebook client that keeps at most a few outputs per cell (a print loop can't flood)."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        if len(outs) >= MAX_OUTPUTS_PER_CELL:
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def kernel_env(workdir: Path, home: Path) -> dict[str, str]:
+    """A minimal environment for the kernel: no secrets of the grader's, one thread, a fresh HOME."""
+    import advlab
+
+    root = str(Path(advlab.__file__).resolve().parent.parent)
+    keep = ("PATH", "LANG", "LC_ALL", "ADVLAB_DATA", "SYSTEMROOT", "TMPDIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    extra = os.environ.get("PYTHONPATH")
+    env.update(
+        HOME=str(home),
+        IPYTHONDIR=str(home / ".ipython"),
+        MPLCONFIGDIR=str(home / ".mpl"),
+        MPLBACKEND="Agg",
+        PYTHONPATH=root + (os.pathsep + extra if extra else ""),
+        PYTHONHASHSEED="0",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        ADVLAB_GRADING="1",
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    return env
+
+
+@dataclass
+class KernelRun:
+    """Runs cells for one submission, restarting the kernel when a cell kills or hangs it."""
+
+    workdir: Path
+    home: Path
+    limits: Limits
+    private: Path | None = None
+    deadline: float = 0.0
+    logs: list[CellLog] = field(default_factory=list)
+    skip: dict[int, CellLog] = field(default_factory=dict)
+    _client: NotebookClient | None = None
+    _count: int = 0
+
+    def __post_init__(self):
+        if not self.deadline:
+            self.deadline = time.monotonic() + self.limits.submission_timeout
+
+    def remaining(self) -> float:
+        """Seconds left before the submission's deadline."""
+        return self.deadline - time.monotonic()
+
+    def start(self) -> None:
+        """Start a fresh kernel (closing the previous one, if any)."""
+        self.close()
+        private = self.private or self.home
+        km = SandboxedKernelManager(
+            memory_mb=self.limits.memory_mb,
+            file_mb=self.limits.file_mb,
+            transport="ipc",
+            ip=str(private / f"kernel-{self._count}"),
+        )
+        self._count += 1
+        client = _CappedClient(
+            new_notebook(),
+            km=km,
+            allow_errors=True,
+            interrupt_on_timeout=False,
+            record_timing=False,
+            startup_timeout=int(self.limits.startup_timeout),
+            resources={"metadata": {"path": str(self.workdir)}},
+        )
+        log = open(private / "kernel.log", "ab")  # the kernel's own stdout/stderr, not ours
+        try:
+            client.start_new_kernel(
+                env=kernel_env(self.workdir, self.home),
+                cwd=str(self.workdir),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+        client.start_new_kernel_client()
+        self._client = client
+
+    def run(
+        self, source: str, timeout: float | None = None, index: int = -1, deadline: bool = True
+    ) -> CellLog:
+        """Execute ``source``; return its status. After 'timeout'/'dead' the kernel is gone.
+
+        With ``deadline`` the cell also stops at the submission's overall deadline.
+        """
+        if self._client is None:
+            self.start()
+        budget = timeout or self.limits.cell_timeout
+        budget = min(budget, self.remaining()) if deadline else budget
+        if budget <= 0:
+            return CellLog(index, "skipped", "the submission's time limit was reached")
+        cell = new_code_cell(source)
+        self._client.nb.cells.append(cell)
+        self._client.timeout = max(1, int(round(budget)))
+        try:
+            self._client.execute_cell(cell, len(self._client.nb.cells) - 1, store_history=False)
+        except CellTimeoutError:
+            self.close()
+            return CellLog(index, "timeout", f"ran longer than {budget:.0f} s")
+        except DeadKernelError:
+            self.close()
+            return CellLog(index, "dead", "the kernel died (os._exit, a crash or out of memory)")
+        finally:
+            self._client and self._client.nb.cells.clear()
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        if errors:
+            return CellLog(index, "error", f"{errors[0].get('ename')}: {errors[0].get('evalue')}")
+        return CellLog(index, "ok")
+
+    def alive(self) -> bool:
+        """Whether a kernel is running."""
+        return self._client is not None
+
+    def close(self) -> None:
+        """Shut the kernel down hard (its whole process group)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.kc is not None:
+                client.kc.stop_channels()
+        except Exception:
+            pass
+        try:
+            if client.km is not None and client.km.has_kernel:
+                from jupyter_core.utils import run_sync
+
+                run_sync(client.km.shutdown_kernel)(now=True)
+        except Exception:
+            pass
+
+
+def run_cells(run: KernelRun, preamble: str, cells: list[str], max_restarts: int = 4) -> None:
+    """Run ``preamble`` then every cell, replaying without a cell that killed/hung the kernel.
+
+    Cell logs go to ``run.logs`` (one entry per submission cell, the final attempt's). The
+    kernel is left running for the harvest unless the time limit was reached.
+    """
+    for _ in range(max_restarts + 1):
+        run.start()
+        pre = run.run(preamble, timeout=run.limits.startup_timeout, deadline=False)
+        if pre.status != "ok":
+            raise RuntimeError(f"the grading preamble failed in a fresh kernel: {pre.detail}")
+        logs, restart = _run_pass(run, cells, run.skip)
+        run.logs = logs
+        if not restart:
+            return
+    run.close()
+
+
+def _run_pass(run: KernelRun, cells: list[str], skip: dict[int, CellLog]):
+    logs: list[CellLog] = []
+    for i, src in enumerate(cells):
+        if i in skip:
+            logs.append(skip[i])
+            continue
+        log = run.run(src, index=i)
+        logs.append(log)
+        if log.status in ("timeout", "dead"):
+            skip[i] = CellLog(i, "skipped", f"{log.status}: {log.detail}; cell skipped on replay")
+            return logs, run.remaining() > 0
+    return logs, False
