@@ -78,7 +78,7 @@ class _CappedClient(NotebookClient):
 
 
 def kernel_env(workdir: Path, home: Path) -> dict[str, str]:
-    """A minimal environment for the kernel: no secrets of the grader's, one thread, a fresh HOME."""
+    """A minimal environment for the kernel: no grader secrets, one thread, a fresh HOME."""
     import advlab
 
     root = str(Path(advlab.__file__).resolve().parent.parent)

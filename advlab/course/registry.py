@@ -29,7 +29,7 @@ def available() -> list[str]:
 
 
 def get_exercise(name: str) -> Exercise:
-    """The :class:`Exercise` called ``name`` (``ex1`` ... ``ex6``; a notebook file name works too)."""
+    """The :class:`Exercise` called ``name`` (``ex1`` ... ``ex6``, or a notebook file name)."""
     key = str(name).strip()
     key = key.rsplit("/", 1)[-1].split("_", 1)[0].removesuffix(".ipynb")
     if key not in EXERCISE_NAMES:
