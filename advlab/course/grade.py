@@ -382,3 +382,25 @@ def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exe
                     r.sha256,
                 ]
             )
+
+
+def grade_gradescope(
+    exercise: Exercise | str, folder: Path, results_json: Path, limits: Limits | None = None
+) -> SubmissionResult:
+    """Gradescope mode: ``folder`` holds one student's files; write ``results_json``."""
+    exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
+    folder = Path(folder)
+    if not folder.exists():
+        raise GradingError(f"submission folder {str(folder)!r} does not exist")
+    path = folder if folder.is_file() else _notebook_in(folder, exercise)
+    if path is None:
+        res = SubmissionResult("student", exercise.name, 0.0, exercise.max_points)
+        res.problems.append(f"no notebook found: please submit {exercise.notebook}")
+        res.tests = _zero_result(exercise, "student", "not graded: no notebook submitted", limits)
+        res.output = _summary_text(res)
+    else:
+        res = grade_submission(exercise, path.read_bytes(), "student", limits, path.name)
+    results_json = Path(results_json)
+    results_json.parent.mkdir(parents=True, exist_ok=True)
+    results_json.write_text(json.dumps(res.as_gradescope(), indent=2) + "\n")
+    return res
