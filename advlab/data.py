@@ -91,7 +91,7 @@ def load_dataset(name: str, train: bool = False, root=None, download: bool = Tru
 def dataset_tensors(
     name: str, n: int | None = None, train: bool = False, root=None, download: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` images (all if None) as ``x`` (N, C, H, W) float32 in [0, 1], ``y`` (N,) int64."""
+    """The first ``n`` images (all if None): ``x`` (N, C, H, W) float32 in [0, 1], ``y`` (N,)."""
     ds = load_dataset(name, train=train, root=root, download=download)
     total = len(ds)
     n = total if n is None else n

@@ -44,7 +44,7 @@ def _shrink_to(v: torch.Tensor, norm: torch.Tensor, eps: torch.Tensor) -> torch.
 
 
 def project_l1_ball(v: torch.Tensor, eps) -> torch.Tensor:
-    """Projection of each row of ``v`` (B, D) onto {w : ||w||_1 <= eps}. Rows inside are unchanged."""
+    """Projection of each row of ``v`` (B, D) onto {w : ||w||_1 <= eps}; rows inside stay."""
     e = as_batch_eps(eps, v.shape[0], v)
     a = v.abs()
     norm = a.sum(dim=1)

@@ -111,7 +111,7 @@ class Linf(ThreatModel):
 
 @dataclass(frozen=True)
 class L2(ThreatModel):
-    """{delta : ||delta||_2 <= eps}; step along grad / ||grad||_2 (a zero gradient gives no step)."""
+    """{delta : ||delta||_2 <= eps}; step along grad / ||grad||_2 (zero gradient: no step)."""
 
     eps: float = 2.0
     name = "l2"
@@ -187,7 +187,7 @@ class L1(ThreatModel):
         return _flat(delta).abs().sum(dim=1)
 
     def default_step_size(self, steps: int):
-        """SLIDE moves ~1% of the pixels a step; a step of eps/10 crosses the ball in a few steps."""
+        """SLIDE moves ~1% of the pixels a step; eps/10 crosses the ball in a few steps."""
         return self.eps / 10
 
 
@@ -230,7 +230,9 @@ class RotationTranslation(ThreatModel):
     def grid(self, device=None, dtype=torch.float32) -> torch.Tensor:
         """(n_trans**2 * n_rot, 3) transforms (angle, dx, dy); includes the identity when odd."""
         rot = torch.linspace(-self.max_rot, self.max_rot, self.n_rot, dtype=dtype, device=device)
-        tr = torch.linspace(-self.max_trans, self.max_trans, self.n_trans, dtype=dtype, device=device)
+        tr = torch.linspace(
+            -self.max_trans, self.max_trans, self.n_trans, dtype=dtype, device=device
+        )
         if self.n_rot == 1:
             rot = rot.new_zeros(1)
         if self.n_trans == 1:
@@ -298,7 +300,7 @@ class Affine(ThreatModel):
         if not 0 <= self.weight <= 1 or math.isnan(self.weight):
             raise ValueError(f"weight must be in [0, 1], got {self.weight}")
         if isinstance(self.b, RotationTranslation) and not isinstance(self.a, RotationTranslation):
-            raise ValueError("put the rotation-translation first: Affine(RotationTranslation(), lp)")
+            raise ValueError("put the rotation-translation first: Affine(RT(...), lp, w)")
         if isinstance(self.b, (Affine, RotationTranslation)) or isinstance(self.a, Affine):
             raise ValueError("Affine combines one spatial or l_p threat with one l_p threat")
 
