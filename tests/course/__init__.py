@@ -1,0 +1,1 @@
+"""Tests of the course tools: release, checks, grading, packaging."""
