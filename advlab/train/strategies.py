@@ -1,0 +1,235 @@
+"""What a training batch is made of: clean, one attack, or a multi-perturbation strategy.
+
+A strategy maps a clean batch (x (B, C, H, W) in [0, 1], y (B,)) to the batch the model is
+trained on, plus the per-threat robust accuracy it saw on the way (for the progress bar):
+
+- ``standard``: the clean batch.
+- ``single``: one attack's outputs (PGD adversarial training, Madry et al. 2018; FGSM with
+  random start, Wong et al. 2020; worst-of-k rotation-translations, Engstrom et al. 2019).
+- ``avg``: every attack's outputs, concatenated (k x B examples; Tramèr & Boneh 2019).
+- ``max``: per example, the attack output with the highest loss (Tramèr & Boneh 2019).
+- ``msd``: multi steepest descent (Maini et al. 2020): one gradient per step, one steepest-ascent
+  step per l_p norm from it, each projected on its own ball; keep, per example, the best.
+- ``eat``: E-AT style (Croce & Hein 2022): one threat per batch, drawn with probability
+  proportional to its running robust error, so the weakest threat is trained on most.
+
+Attacks are described by ``AttackSpec`` and built for an eps scale in (0, 1] (eps warm-up).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attacks import PGD, random_attack
+from ..attacks._common import AttackResult, frozen
+from ..presets import threats as preset_threats
+from ..threats import RotationTranslation
+
+__all__ = ["AttackSpec", "TrainBatch", "Strategy", "STRATEGIES", "msd_attack", "build_strategy"]
+
+STRATEGIES = ("standard", "single", "avg", "max", "msd", "eat")
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One training attack: a preset threat by name and how to attack it.
+
+    threat: "linf", "l1", "l2" or "rt" (budgets from ``advlab.presets.BUDGETS[dataset]``).
+    kind: "pgd" (PGD with random start), "fgsm-rs" (one step of ``step_size`` from a random
+        start; Wong et al. use 1.25 eps), or "random" (worst of ``k`` random transforms; "rt" only).
+    steps, step_size: PGD steps and step size (None: the threat's default for ``steps``).
+    step_size is given at full eps and scaled with it during eps warm-up.
+    """
+
+    threat: str
+    kind: str = "pgd"
+    steps: int = 10
+    step_size: float | None = None
+    k: int = 10
+    dataset: str = "mnist"
+
+    def __post_init__(self):
+        if self.kind not in ("pgd", "fgsm-rs", "random"):
+            raise ValueError(f"kind must be 'pgd', 'fgsm-rs' or 'random', got {self.kind!r}")
+        if (self.kind == "random") != (self.threat == "rt"):
+            raise ValueError("rotation-translation is trained with kind='random' (and only it)")
+
+    def threat_model(self, scale: float = 1.0):
+        """The preset threat with its budgets multiplied by ``scale``."""
+        t = preset_threats(self.dataset)[self.threat]
+        return t if scale == 1.0 else t.scaled(scale)
+
+    def build(self, scale: float = 1.0):
+        """A callable ``attack(model, x, y, generator) -> AttackResult`` at ``scale`` x eps."""
+        threat = self.threat_model(scale)
+        if self.kind == "random":
+            return _RandomRT(threat, self.k)
+        if self.kind == "fgsm-rs":
+            size = (1.25 * threat.eps) if self.step_size is None else self.step_size * scale
+            return PGD(threat, steps=1, step_size=size)
+        size = None if self.step_size is None else self.step_size * scale
+        return PGD(threat, steps=self.steps, step_size=size)
+
+    def cost(self) -> int:
+        """Forward+backward passes per example (forward-only passes count as 1/3)."""
+        if self.kind == "random":
+            return math.ceil(self.k / 3)
+        return 1 if self.kind == "fgsm-rs" else self.steps
+
+
+@dataclass(frozen=True)
+class _RandomRT:
+    threat: RotationTranslation
+    k: int
+
+    def __call__(self, model, x, y, generator=None) -> AttackResult:
+        return random_attack(model, x, y, self.threat, k=self.k, generator=generator)
+
+
+@dataclass
+class TrainBatch:
+    """x (B', C, H, W), y (B',) to train on; robust: threat -> (correct, total) on its attack."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    robust: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def _correct(res: AttackResult) -> tuple[torch.Tensor, int]:
+    return (~res.success).sum(), res.success.numel()
+
+
+def msd_attack(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, threats, steps: int, step_sizes,
+) -> AttackResult:
+    """Multi steepest descent (Maini et al. 2020) over l_p ``threats`` from delta = 0.
+
+    Each step takes one gradient at x + delta, one steepest-ascent step of each threat from delta
+    (projected on that threat's ball and the box), and keeps per example the candidate with the
+    highest loss; the result is the highest-loss point seen over all steps. x (B, C, H, W), y (B,).
+    """
+    x = x.detach()
+    delta = torch.zeros_like(x)
+    best_x = x.clone()
+    best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device, dtype=x.dtype)
+    with frozen(model):
+        for t in range(steps):
+            x_adv = (x + delta).requires_grad_(True)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y, reduction="sum"), x_adv)
+            with torch.no_grad():
+                cands = [th.project(th.step(delta, grad, s, x, t), x)
+                         for th, s in zip(threats, step_sizes, strict=True)]
+                stacked = torch.stack(cands)  # (K, B, C, H, W)
+                k, b = stacked.shape[:2]
+                logits = model((x.unsqueeze(0) + stacked).flatten(0, 1))
+                losses = F.cross_entropy(logits, y.repeat(k), reduction="none").view(k, b)
+                loss, pick = losses.max(dim=0)
+                delta = stacked[pick, torch.arange(b, device=x.device)]
+                upd = loss > best_loss
+                best_x[upd] = (x + delta)[upd]
+                best_loss = torch.where(upd, loss, best_loss)
+        with torch.no_grad():
+            logits = model(best_x)
+    return AttackResult(best_x, logits.argmax(1) != y, best_loss)
+
+
+class Strategy:
+    """Turns clean batches into training batches. ``state_dict`` holds what E-AT keeps."""
+
+    def __init__(self, name: str, specs: list[AttackSpec], msd_steps: int = 10,
+                 eat_momentum: float = 0.9):
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+        if name == "standard" and specs:
+            raise ValueError("standard training takes no attacks")
+        if name == "single" and len(specs) != 1:
+            raise ValueError("'single' takes exactly one attack")
+        if name in ("avg", "max", "msd", "eat") and len(specs) < 2:
+            raise ValueError(f"{name!r} combines at least two attacks")
+        if name == "msd" and any(s.threat == "rt" for s in specs):
+            raise ValueError("MSD steps along gradients: l_p threats only (no 'rt')")
+        self.name, self.specs = name, list(specs)
+        self.msd_steps, self.eat_momentum = msd_steps, eat_momentum
+        self.running = {s.threat: 0.0 for s in self.specs}  # E-AT: running robust accuracy
+
+    def state_dict(self) -> dict:
+        return {"running": dict(self.running)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.running.update(state.get("running", {}))
+
+    def cost(self) -> float:
+        """Forward+backward passes per example, relative to the data (for the benchmark)."""
+        if self.name == "standard":
+            return 1
+        costs = [s.cost() for s in self.specs]
+        if self.name == "single":
+            return 1 + costs[0]
+        if self.name == "avg":
+            return sum(costs) + len(costs)
+        if self.name == "max":
+            return sum(costs) + 1
+        if self.name == "msd":
+            return self.msd_steps * (1 + len(self.specs) / 3) + 1
+        return 1 + sum(costs) / len(costs)
+
+    def eat_probs(self) -> torch.Tensor:
+        """E-AT: P(threat) proportional to its running robust error (floored at 5%)."""
+        err = torch.tensor([1.0 - self.running[s.threat] for s in self.specs]).clamp_min(0.05)
+        return err / err.sum()
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
+                 generator: torch.Generator | None = None,
+                 choice_generator: torch.Generator | None = None) -> TrainBatch:
+        """The batch to train on for clean ``x`` (B, C, H, W), ``y`` (B,) at ``scale`` x eps.
+
+        ``generator`` drives random starts (on x's device); ``choice_generator`` (CPU) draws the
+        E-AT threat and must be identical on every data-parallel process.
+        """
+        if self.name == "standard":
+            return TrainBatch(x, y)
+        if self.name == "msd":
+            ths = [s.threat_model(scale) for s in self.specs]
+            sizes = [(s.step_size * scale) if s.step_size is not None
+                     else th.default_step_size(self.msd_steps)
+                     for s, th in zip(self.specs, ths, strict=True)]
+            res = msd_attack(model, x, y, ths, self.msd_steps, sizes)
+            return TrainBatch(res.x_adv, y, {"msd": _correct(res)})
+        if self.name == "eat":
+            i = int(torch.multinomial(self.eat_probs(), 1, generator=choice_generator))
+            spec = self.specs[i]
+            res = spec.build(scale)(model, x, y, generator=generator)
+            return TrainBatch(res.x_adv, y, {spec.threat: _correct(res)})
+        results = [s.build(scale)(model, x, y, generator=generator) for s in self.specs]
+        robust = {s.threat: _correct(r) for s, r in zip(self.specs, results, strict=True)}
+        if self.name == "single":
+            return TrainBatch(results[0].x_adv, y, robust)
+        if self.name == "avg":
+            return TrainBatch(torch.cat([r.x_adv for r in results]), y.repeat(len(results)),
+                              robust)
+        # max: the highest-loss output per example (a misclassified one counts as +inf)
+        scores = torch.stack([r.loss.masked_fill(r.success, float("inf")) for r in results])
+        pick = scores.argmax(dim=0)
+        xs = torch.stack([r.x_adv for r in results])
+        worst = xs[pick, torch.arange(x.shape[0], device=x.device)]
+        any_fooled = torch.stack([r.success for r in results]).any(dim=0)
+        robust["worst"] = ((~any_fooled).sum(), any_fooled.numel())
+        return TrainBatch(worst, y, robust)
+
+    def update_running(self, robust: dict[str, tuple[float, float]]) -> None:
+        """E-AT bookkeeping: exponential average of each threat's batch robust accuracy."""
+        m = self.eat_momentum
+        for name, (correct, total) in robust.items():
+            if name in self.running and total > 0:
+                self.running[name] = m * self.running[name] + (1 - m) * float(correct) / total
+
+
+def build_strategy(name: str, specs, msd_steps: int = 10) -> Strategy:
+    """``Strategy`` from a name and a list of ``AttackSpec`` (or dicts of their fields)."""
+    specs = [s if isinstance(s, AttackSpec) else AttackSpec(**s) for s in specs]
+    return Strategy(name, specs, msd_steps=msd_steps)
