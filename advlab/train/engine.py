@@ -287,7 +287,7 @@ def _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_l
                 else:
                     clean = (model(xb).argmax(1) == yb).sum()
             vals = [loss.detach() * yb.numel(), clean, yb.numel()]
-            for name, (c, t) in batch.robust.items():
+            for c, t in batch.robust.values():
                 vals += [c, t]
             reduced = dist.sum([float(v) for v in vals], dev)
             sums["loss"] += reduced[0]

@@ -1,0 +1,76 @@
+"""``advlab zoo list`` and ``advlab zoo table`` (the reproduction table of the zoo).
+
+    advlab zoo list
+    advlab zoo table --n 1000 --strength strong --out advlab/zoo/TABLE.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+__all__ = ["register", "run_list", "run_table"]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from . import PLANNED, REGISTRY, available
+
+    shipped = available()
+    for name, what in PLANNED.items():
+        mark = "shipped" if name in REGISTRY else "not trained yet"
+        print(f"{name:<20} {mark:<16} {what}")
+    for name in shipped:
+        if name not in PLANNED:
+            print(f"{name:<20} {'shipped':<16} {REGISTRY[name].description}")
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import available
+    from .table import format_table, reproduction_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.models or available()
+    if not names:
+        print("no zoo model is shipped in this version", file=sys.stderr)
+        return 1
+    rows = reproduction_table(names, n=args.n, strength=args.strength, device=args.device,
+                              progress=not args.no_progress, log=print)
+    text = format_table(rows)
+    command = "advlab zoo table " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
+        if sys.argv[1:3] == ["zoo", "table"] else \
+        f"advlab zoo table --n {args.n} --strength {args.strength}"
+    print()
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("# advlab MNIST zoo: reproduction table\n\n")
+            f.write(f"Produced by `{command}`.\n\n{text}\n")
+            secs = ", ".join(f"{r['model']} {r['seconds']:.0f}s" for r in rows)
+            f.write(f"\nEvaluation time per model: {secs}.\n")
+        print(f"\nwritten to {args.out}")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add ``zoo list`` and ``zoo table`` to an argparse subparsers object."""
+    p = subparsers.add_parser("zoo", help="the pretrained MNIST model zoo", description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="zoo_command", metavar="{list,table}")
+    pl = sub.add_parser("list", help="the zoo's models and which are shipped")
+    pl.set_defaults(func=run_list)
+    pt = sub.add_parser("table", help="measure every shipped model (the reproduction table)")
+    pt.add_argument("models", nargs="*", help="model names (default: every shipped model)")
+    pt.add_argument("--n", type=int, default=1000, help="first N MNIST test images (1000)")
+    pt.add_argument("--strength", default="strong", help="advlab.presets strength (strong)")
+    pt.add_argument("--device", default="cpu")
+    pt.add_argument("--threads", type=int, default=None)
+    pt.add_argument("--out", default=None, help="also write the table (markdown) here")
+    pt.add_argument("--no-progress", action="store_true")
+    pt.set_defaults(func=run_table)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    return p
