@@ -119,3 +119,16 @@ def l2_fgm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> to
 
 
 ATTACKS = {"linf_fgsm": linf_fgsm, "l2_fgm": l2_fgm}
+
+
+def fgsm_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float):
+    """A training batch made of l_inf FGSM examples: ``(x_adv, y)``."""
+    return linf_fgsm(model, x, y, eps), y
+
+
+def clean_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """The clean batch itself: ``(x, y)`` (standard training)."""
+    return x, y
+
+
+ATTACKS.update(fgsm_batch=fgsm_batch, clean_batch=clean_batch)
