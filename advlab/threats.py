@@ -125,8 +125,13 @@ class L2(ThreatModel):
         return self.project(g * _view(radius, x), x)
 
     def step(self, delta, grad, step_size, x=None, t=0):
-        gnorm = _flat(grad).norm(dim=1).clamp_min(1e-12)
-        return delta + _as_view(step_size, delta) * grad / _view(gnorm, grad)
+        # Rescale by the largest |g_i| first: a norm floor (or squares underflowing in float32)
+        # would shrink the steps of confidently classified examples to nothing.
+        g = _flat(grad)
+        peak = g.abs().amax(dim=1, keepdim=True)
+        g = g / torch.where(peak > 0, peak, torch.ones_like(peak))
+        unit = g / g.norm(dim=1, keepdim=True).clamp_min(1)  # norm >= 1 unless g == 0
+        return delta + _as_view(step_size, delta) * unit.view_as(grad)
 
     def project(self, delta, x):
         flat = project_l2_ball(_flat(delta), self.eps_for(x))
