@@ -266,6 +266,11 @@ class RotationTranslation(ThreatModel):
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return out.contiguous(memory_format=_memory_format(x))
 
+    def project(self, params: torch.Tensor, x=None) -> torch.Tensor:
+        """Clamp each (angle, dx, dy) into the budgets."""
+        bound = params.new_tensor([self.max_rot, self.max_trans, self.max_trans])
+        return torch.maximum(torch.minimum(params, bound), -bound)
+
     def contains_params(self, params: torch.Tensor, atol: float = 1e-6) -> torch.Tensor:
         """(B,) bool: every transform within the budgets."""
         ok_rot = params[:, 0].abs() <= self.max_rot + atol
@@ -354,8 +359,7 @@ class Affine(ThreatModel):
     def project(self, delta, x):
         da, db = delta
         pa, pb = self.parts
-        if not self.spatial:
-            da = pa.project(da, x)
+        da = pa.project(da, x)
         return da, pb.project(db, self._base(x, da))
 
     def default_step_size(self, steps):
