@@ -42,7 +42,33 @@ class TinyCNN(nn.Module):
         return self.fc(h.flatten(1))
 
 
-ARCHS = {"tiny_mlp": TinyMLP, "tiny_cnn": TinyCNN}
+class Rounded(nn.Module):
+    """A gradient-masking "defence": round every pixel to 0 or 1, then classify with ``base``.
+
+    ``torch.round`` has a zero derivative, so the input gradient of this model is exactly zero
+    everywhere and gradient-based attacks stall, although the model is no more robust.
+    """
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``base`` on the rounded image."""
+        return self.base(torch.round(x))
+
+
+ARCHS = {
+    "tiny_mlp": TinyMLP,
+    "tiny_cnn": TinyCNN,
+    "rounded_mlp": lambda: Rounded(TinyMLP()),
+    "rounded_cnn": lambda: Rounded(TinyCNN()),
+}
+
+
+def rounded(base: nn.Module) -> Rounded:
+    """The gradient-masked version of ``base`` (sharing its weights)."""
+    return Rounded(base).eval()
 
 
 def make_net(arch: str = "tiny_mlp", seed: int = 0) -> nn.Module:
