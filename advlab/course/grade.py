@@ -10,6 +10,7 @@ grader, and the returned values are compared with reference answers in this proc
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import shutil
@@ -85,11 +86,36 @@ class SubmissionResult:
             "visibility": "visible",
             "stdout_visibility": "hidden",
             "tests": [t.as_json() for t in self.tests],
+            "extra_data": {
+                "advlab_version": advlab_version(),
+                "grader_sha256": grader_hash(),
+                "submission_sha256": self.sha256,
+            },
         }
 
 
 # ---------------------------------------------------------------------------------------------
 # One submission
+
+
+@functools.lru_cache(maxsize=1)
+def grader_hash() -> str:
+    """SHA-256 over the grader's own source files: equal hashes grade identically."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def advlab_version() -> str:
+    """The installed advlab version (or 'source' when run from a checkout)."""
+    try:
+        from importlib.metadata import version
+
+        return version("advlab")
+    except Exception:
+        return "source"
 
 
 def case_payloads(question: Question) -> list[list[dict]]:
