@@ -43,6 +43,7 @@ class TrainResult:
     model: nn.Module
     history: list[dict] = field(default_factory=list)
     out: Path | None = None
+    finished: bool = True
 
     @property
     def seconds(self) -> float:
@@ -177,12 +178,15 @@ def train(
     progress: bool | None = None,
     channels_last: bool = True,
     log=None,
+    checkpoint_every: float | None = 600.0,
+    stop_after: float | None = None,
+    stop_after_iterations: int | None = None,
 ) -> TrainResult:
     """Train ``recipe`` (a ``Recipe`` or a name from ``RECIPES``).
 
     Args:
         out: folder for checkpoint.pt, model.safetensors, train.log (None: keep nothing).
-        resume: continue from ``out/checkpoint.pt`` when it exists.
+        resume: continue from ``out/checkpoint.pt`` when it exists (also from a mid-epoch one).
         epochs: override ``recipe.epochs`` (the cosine schedule follows the new total).
         device: "cpu", "cuda", "cuda:1"...; default the GPU when present.
         data: (x (N, C, H, W) in [0, 1], y (N,)) instead of the recipe's training set.
@@ -190,6 +194,10 @@ def train(
             images; none when ``recipe.monitor`` is 0 and no test_data is given).
         progress: tqdm bar per epoch (default: on a terminal, on the first process).
         log: a callable taking one line per epoch (default print on the first process).
+        checkpoint_every: also checkpoint mid-epoch every this many seconds (single process).
+        stop_after, stop_after_iterations: checkpoint and return after this many seconds or
+            iterations of this call (``result.finished`` is False); resume later with
+            ``resume=True``. For time-boxed machines; single process only.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if epochs is not None:
@@ -197,75 +205,151 @@ def train(
     dev = resolve_device(device)
     dist = _Dist(dev)
     try:
-        return _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_last,
-                      log)
+        return _Run(recipe, out, dev, dist, channels_last, log).fit(
+            resume, data, test_data, progress, checkpoint_every, stop_after,
+            stop_after_iterations)
     finally:
         dist.close()
 
 
-def _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_last, log):
-    from tqdm.auto import tqdm
+class _Run:
+    """One training run's state; ``fit`` runs it (see ``train``)."""
 
-    main = dist.rank == 0
-    out = Path(out) if out is not None else None
-    if out is not None and main:
-        out.mkdir(parents=True, exist_ok=True)
-    say = log if log is not None else (print if main else (lambda *_: None))
+    def __init__(self, recipe, out, dev, dist, channels_last, log):
+        self.recipe, self.dev, self.dist = recipe, dev, dist
+        self.main = dist.rank == 0
+        self.out = Path(out) if out is not None else None
+        if self.out is not None and self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.say = log if log is not None else (print if self.main else (lambda *_: None))
+        self.fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = init_model(recipe.arch, recipe.seed).to(dev, memory_format=self.fmt)
+        self.net = dist.wrap(self.model, dev)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=recipe.lr,
+                                    weight_decay=recipe.weight_decay)
+        self.strategy = recipe.build_strategy()
+        self.history: list[dict] = []
+        self.ckpt = self.out / _CKPT if self.out is not None else None
 
-    def record(line: str):
-        say(line)
-        if out is not None and main:
-            with open(out / _LOG, "a") as f:
+    def record(self, line: str):
+        self.say(line)
+        if self.out is not None and self.main:
+            with open(self.out / _LOG, "a") as f:
                 f.write(line + "\n")
 
-    x, y = _load_data(recipe, data, True, recipe.n_train)
-    if test_data is None and recipe.monitor:
-        test_data = _load_data(recipe, None, False, recipe.monitor)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x = x.to(dev)
-    y = y.to(dev)
-    model = init_model(recipe.arch, recipe.seed).to(dev, memory_format=fmt)
-    net = dist.wrap(model, dev)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    strategy = recipe.build_strategy()
-    n, world = x.shape[0], dist.world
-    if recipe.batch_size % world:
-        raise ValueError(f"batch_size {recipe.batch_size} must divide by {world} processes")
-    local_bs = recipe.batch_size // world
-    per_epoch = math.ceil(n / recipe.batch_size)
-    total_it = per_epoch * recipe.epochs
-    warm_it = recipe.warmup_epochs * per_epoch
-    history: list[dict] = []
-    start_epoch = 0
+    def save(self, epoch: int, iteration: int = 0, partial: dict | None = None):
+        """Checkpoint after ``epoch`` full epochs and ``iteration`` batches of the next one."""
+        if self.ckpt is None or not self.main:
+            return
+        partial = dict(partial or {})
+        gens = [g.get_state() for g in partial.pop("_gens", [])]
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save({
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "strategy": json.dumps(self.strategy.state_dict()),
+            "history": json.dumps(self.history),
+            "epoch": epoch,
+            "iteration": iteration,
+            "partial": json.dumps(partial),
+            "generators": gens,
+            "recipe": json.dumps(self.recipe.as_dict(), sort_keys=True),
+        }, tmp)
+        os.replace(tmp, self.ckpt)
 
-    ckpt = out / _CKPT if out is not None else None
-    if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        if state["recipe"] != json.dumps(recipe.as_dict(), sort_keys=True):
-            raise ValueError(f"{ckpt} was written by a different recipe; use another --out")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        strategy.load_state_dict(json.loads(state["strategy"]))
-        history = json.loads(state["history"])
-        start_epoch = int(state["epoch"])
-        record(f"resumed from {ckpt} after epoch {start_epoch}")
-    elif main:
-        if out is not None and (out / _LOG).exists() and not resume:
-            (out / _LOG).unlink()
-        record(recipe.describe())
-        record(f"hardware: {_hardware(dev)}; {world} process(es)")
+    def load(self):
+        state = torch.load(self.ckpt, map_location=self.dev, weights_only=True)
+        if state["recipe"] != json.dumps(self.recipe.as_dict(), sort_keys=True):
+            raise ValueError(f"{self.ckpt} was written by a different recipe; use another --out")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(json.loads(state["strategy"]))
+        self.history = json.loads(state["history"])
+        it = int(state.get("iteration", 0))
+        partial = json.loads(state.get("partial", "{}")) if it else None
+        if partial is not None:
+            partial["_gens"] = [g.cpu() for g in state.get("generators", [])]
+        return int(state["epoch"]), it, partial
 
-    show = progress if progress is not None else (main and os.isatty(2))
-    for epoch in range(start_epoch, recipe.epochs):
-        t0 = time.time()
-        order = torch.randperm(n, generator=_gen(recipe.seed, epoch)).to(dev)
+    def fit(self, resume, data, test_data, progress, checkpoint_every, stop_after, stop_iters):
+        recipe, dist, dev = self.recipe, self.dist, self.dev
+        if dist.active and (stop_after or stop_iters):
+            raise ValueError("stop_after needs a single process")
+        x, y = _load_data(recipe, data, True, recipe.n_train)
+        if test_data is None and recipe.monitor:
+            test_data = _load_data(recipe, None, False, recipe.monitor)
+        x, y = x.to(dev), y.to(dev)
+        if recipe.batch_size % dist.world:
+            raise ValueError(f"batch_size {recipe.batch_size} must divide by {dist.world} "
+                             "processes")
+        per_epoch = math.ceil(x.shape[0] / recipe.batch_size)
+        start_epoch, start_it, partial = 0, 0, None
+        if resume and self.ckpt is not None and self.ckpt.exists():
+            start_epoch, start_it, partial = self.load()
+            self.record(f"resumed from {self.ckpt} at epoch {start_epoch} + {start_it} batches")
+        elif self.main:
+            if self.out is not None and (self.out / _LOG).exists():
+                (self.out / _LOG).unlink()
+            self.record(recipe.describe())
+            self.record(f"hardware: {_hardware(dev)}; {dist.world} process(es)")
+        show = progress if progress is not None else (self.main and os.isatty(2))
+        t_call, done_iters = time.time(), 0
+        for epoch in range(start_epoch, recipe.epochs):
+            first = 0
+            if epoch == start_epoch and partial is not None:
+                first = start_it
+            res = self._epoch(epoch, first, partial if first else None, x, y, per_epoch, show,
+                              checkpoint_every, t_call, stop_after, stop_iters, done_iters)
+            if res is None:  # stopped mid-epoch, checkpointed
+                return TrainResult(self.model.eval(), self.history, self.out, finished=False)
+            h, n_it = res
+            done_iters += n_it
+            if self.main and test_data is not None:
+                h.update(_monitor(self.model, recipe, test_data, dev))
+            if self.strategy.name == "eat":
+                h["eat_probs"] = [round(p, 4) for p in self.strategy.eat_probs().tolist()]
+            self.history.append(h)
+            self.record(_fmt(h))
+            self.save(epoch + 1)
+            dist.barrier()
+            out_of_time = stop_after is not None and time.time() - t_call >= stop_after
+            if epoch + 1 < recipe.epochs and (
+                    out_of_time or (stop_iters is not None and done_iters >= stop_iters)):
+                self.record(f"stopped after epoch {epoch + 1}; checkpointed, resume to continue")
+                return TrainResult(self.model.eval(), self.history, self.out, finished=False)
+        self.model.eval()
+        if self.out is not None and self.main:
+            total = sum(h["seconds"] for h in self.history)
+            save_weights(self.model, self.out / _WEIGHTS,
+                         {"recipe": recipe.name, "arch": recipe.arch, "epochs": recipe.epochs,
+                          "seed": recipe.seed})
+            self.record(f"done: {recipe.epochs} epochs in {total:.0f}s; "
+                        f"weights in {self.out / _WEIGHTS}")
+        return TrainResult(self.model, self.history, self.out)
+
+    def _epoch(self, epoch, first, partial, x, y, per_epoch, show, checkpoint_every, t_call,
+               stop_after, stop_iters, done_before):
+        from tqdm.auto import tqdm
+
+        recipe, dist, dev, fmt = self.recipe, self.dist, self.dev, self.fmt
+        model, strategy = self.model, self.strategy
+        local_bs = recipe.batch_size // dist.world
+        total_it = per_epoch * recipe.epochs
+        warm_it = recipe.warmup_epochs * per_epoch
+        order = torch.randperm(x.shape[0], generator=_gen(recipe.seed, epoch)).to(dev)
         agen = _gen(recipe.seed, epoch, 1 + dist.rank, device=dev)
         cgen = _gen(recipe.seed, epoch, 0)
-        sums = {"loss": 0.0, "clean": 0.0, "seen": 0.0}
+        sums = {"loss": 0.0, "clean": 0.0, "seen": 0.0, "seconds": 0.0}
         rob: dict[str, list[float]] = {}
+        if partial:
+            agen.set_state(partial["_gens"][0])
+            cgen.set_state(partial["_gens"][1])
+            sums, rob = partial["sums"], partial["rob"]
+        t0, t_saved = time.time() - sums["seconds"], time.time()
         model.train()
-        bar = tqdm(range(per_epoch), disable=not show, desc=f"{recipe.name} {epoch + 1}/"
-                   f"{recipe.epochs}", leave=False, mininterval=1.0)
+        bar = tqdm(range(first, per_epoch), disable=not show, leave=False, mininterval=1.0,
+                   desc=f"{recipe.name} {epoch + 1}/{recipe.epochs}", total=per_epoch,
+                   initial=first)
         for i in bar:
             it = epoch * per_epoch + i
             glob = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
@@ -274,18 +358,19 @@ def _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_l
             yb = y[idx]
             scale = min(1.0, (it + 1) / warm_it) if warm_it > 0 else 1.0
             batch = strategy(model, xb, yb, scale=scale, generator=agen, choice_generator=cgen)
-            for g in opt.param_groups:
+            for g in self.opt.param_groups:
                 g["lr"] = _cosine(recipe.lr, it, total_it)
-            logits = net(batch.x.contiguous(memory_format=fmt))
+            logits = self.net(batch.x.contiguous(memory_format=fmt))
             loss = F.cross_entropy(logits, batch.y)
-            opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            self.opt.step()
             with torch.no_grad():
                 if strategy.name == "standard":
                     clean = (logits.argmax(1) == yb).sum()
-                else:
-                    clean = (model(xb).argmax(1) == yb).sum()
+                else:  # clean accuracy on a slice: the progress bar need not cost a pass
+                    k = min(32, yb.numel())
+                    clean = (model(xb[:k]).argmax(1) == yb[:k]).sum() * (yb.numel() / k)
             vals = [loss.detach() * yb.numel(), clean, yb.numel()]
             for c, t in batch.robust.values():
                 vals += [c, t]
@@ -305,8 +390,23 @@ def _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_l
                 post = {"clean": f"{100 * sums['clean'] / sums['seen']:.1f}"}
                 post.update({k: f"{100 * c / max(t, 1):.1f}" for k, (c, t) in rob.items()})
                 bar.set_postfix(post, refresh=False)
+            now = time.time()
+            n_done = done_before + i + 1 - first
+            stop = (stop_after is not None and now - t_call >= stop_after) or (
+                stop_iters is not None and n_done >= stop_iters)
+            mid = (checkpoint_every is not None and now - t_saved >= checkpoint_every
+                   and not dist.active)
+            if (stop or mid) and i + 1 < per_epoch:
+                sums["seconds"] = now - t0
+                self.save(epoch, i + 1, {"sums": sums, "rob": rob, "_gens": [agen, cgen]})
+                t_saved = now
+                if stop:
+                    bar.close()
+                    self.record(f"stopped in epoch {epoch + 1} after batch {i + 1}/{per_epoch}; "
+                                "checkpointed, resume to continue")
+                    return None
         bar.close()
-        model.eval()
+        self.model.eval()
         h = {
             "epoch": epoch + 1,
             "seconds": time.time() - t0,
@@ -315,31 +415,7 @@ def _train(recipe, out, resume, dev, dist, data, test_data, progress, channels_l
             "robust": {k: c / max(t, 1) for k, (c, t) in rob.items()},
             "lr": _cosine(recipe.lr, (epoch + 1) * per_epoch, total_it),
         }
-        if main and test_data is not None:
-            h.update(_monitor(model, recipe, test_data, dev))
-        if strategy.name == "eat":
-            h["eat_probs"] = [round(p, 4) for p in strategy.eat_probs().tolist()]
-        history.append(h)
-        record(_fmt(h))
-        if ckpt is not None and main:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "strategy": json.dumps(strategy.state_dict()),
-                "history": json.dumps(history),
-                "epoch": epoch + 1,
-                "recipe": json.dumps(recipe.as_dict(), sort_keys=True),
-            }, tmp)
-            os.replace(tmp, ckpt)
-        dist.barrier()
-    model.eval()
-    if out is not None and main:
-        total = sum(h["seconds"] for h in history)
-        save_weights(model, out / _WEIGHTS, {"recipe": recipe.name, "arch": recipe.arch,
-                                             "epochs": recipe.epochs, "seed": recipe.seed})
-        record(f"done: {recipe.epochs} epochs in {total:.0f}s; weights in {out / _WEIGHTS}")
-    return TrainResult(model, history, out)
+        return h, per_epoch - first
 
 
 def _hardware(dev: torch.device) -> str:

@@ -84,8 +84,8 @@ _FGSM_RS = AttackSpec("linf", "fgsm-rs", steps=1, step_size=0.375)
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
-        Recipe("mnist-standard", "standard", (), epochs=4, warmup_epochs=0.0),
-        Recipe("mnist-linf", "single", (_FGSM_RS,), epochs=6,
+        Recipe("mnist-standard", "standard", (), epochs=2, warmup_epochs=0.0),
+        Recipe("mnist-linf", "single", (_FGSM_RS,), epochs=4,
                notes="FGSM with random start, step 1.25 eps (Wong et al. 2020)"),
         Recipe("mnist-linf-pgd", "single", (_LINF,), epochs=8),
         Recipe("mnist-l1", "single", (_L1,), epochs=6),
