@@ -233,14 +233,17 @@ class RotationTranslation(ThreatModel):
         return replace(self, max_rot=self.max_rot * factor, max_trans=self.max_trans * factor)
 
     def grid(self, device=None, dtype=torch.float32) -> torch.Tensor:
-        """(n_trans**2 * n_rot, 3) transforms (angle, dx, dy); includes the identity when odd."""
+        """(n_trans**2 * n_rot, 3) transforms (angle, dx, dy); includes the identity when odd.
+
+        An axis whose budget is 0 has the single value 0 (not n copies of the same transform).
+        """
         rot = torch.linspace(-self.max_rot, self.max_rot, self.n_rot, dtype=dtype, device=device)
         tr = torch.linspace(
             -self.max_trans, self.max_trans, self.n_trans, dtype=dtype, device=device
         )
-        if self.n_rot == 1:
+        if self.n_rot == 1 or self.max_rot == 0:
             rot = rot.new_zeros(1)
-        if self.n_trans == 1:
+        if self.n_trans == 1 or self.max_trans == 0:
             tr = tr.new_zeros(1)
         a, dx, dy = torch.meshgrid(rot, tr, tr, indexing="ij")
         return torch.stack([a.flatten(), dx.flatten(), dy.flatten()], dim=1)
