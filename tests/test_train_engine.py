@@ -121,7 +121,7 @@ def test_cli_trains_a_recipe(tmp_path, data, monkeypatch, capsys):
     p = argparse.ArgumentParser()
     cli.register(p.add_subparsers())
     args = p.parse_args(["train", "--recipe", "mnist-standard", "--out", str(tmp_path / "c"),
-                         "--epochs", "1", "--n-train", "64", "--monitor", "0", "--no-progress"])
+                         "--epochs", "1", "--n-train", "64", "--test-images", "0", "--no-progress"])
     assert args.func(args) == 0
     assert (tmp_path / "c" / "model.safetensors").exists()
     args = p.parse_args(["train", "--list"])

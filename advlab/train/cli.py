@@ -22,7 +22,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: GPU if present)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--n-train", type=int, default=None, help="use the first N training images")
-    p.add_argument("--monitor", type=int, default=None,
+    p.add_argument("--test-images", type=int, default=None,
                    help="test images for the per-epoch check (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe)
     if args.n_train:
         recipe = recipe.with_(n_train=args.n_train)
-    if args.monitor is not None:
-        recipe = recipe.with_(monitor=args.monitor)
+    if args.test_images is not None:
+        recipe = recipe.with_(monitor=args.test_images)
     out = args.out or f"runs/{recipe.name}"
     train(recipe, out=out, resume=args.resume, epochs=args.epochs, device=args.device,
           progress=False if args.no_progress else None)
