@@ -11,6 +11,7 @@ one and the submission's cells are replayed without the offending cell.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -126,6 +127,8 @@ class KernelRun:
     def start(self) -> None:
         """Start a fresh kernel (closing the previous one, if any)."""
         self.close()
+        shutil.rmtree(self.home, ignore_errors=True)  # no startup files left by a previous run
+        self.home.mkdir(mode=0o700)
         private = self.private or self.home
         km = SandboxedKernelManager(
             memory_mb=self.limits.memory_mb,

@@ -252,8 +252,13 @@ def grade_submission(
         result.problems.append(str(exc))
         result.tests = _zero_result(exercise, student, f"not graded: {exc}", limits)
     else:
-        result.tests, logs = _grade_cells(exercise, cells, raw, limits, filename)
-        result.problems.extend(_cell_report(logs))
+        try:
+            result.tests, logs = _grade_cells(exercise, cells, raw, limits, filename)
+            result.problems.extend(_cell_report(logs))
+        except Exception as exc:  # e.g. no kernel could start: report it, grade the others
+            reason = f"the grader could not run this notebook: {type(exc).__name__}: {exc}"
+            result.problems.append(reason[:500])
+            result.tests = _zero_result(exercise, student, reason[:500], limits)
     result.score = round(sum(t.score for t in result.tests), 6)
     result.seconds = time.monotonic() - start
     result.output = _summary_text(result)
