@@ -81,11 +81,18 @@ PLANNED: dict[str, str] = {
 }
 
 # name -> entry. A model is added here (with the sha256 of its file) once it is trained.
+# --- registry: written by `python -m advlab.zoo.publish` ---
 REGISTRY: dict[str, ZooEntry] = {
     e.name: e
     for e in [
+        ZooEntry(
+            "mnist-standard",
+            "a87a9a0b6e3b535b6cf66751cce768c747a56fa37853d5a8f9d6555343b95722",
+            description="standard training",
+        ),
     ]
 }
+# --- end of registry ---
 
 
 def available() -> list[str]:

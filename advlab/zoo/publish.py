@@ -1,0 +1,177 @@
+"""Maintainers' tool: put a finished training run into the zoo, and measure it.
+
+    python -m advlab.zoo.publish mnist-linf --run runs/mnist-linf      # weights, log, sha256, card
+    python -m advlab.zoo.publish mnist-linf --evaluate --strength standard --n 1000
+
+The first form copies ``RUN/model.safetensors`` to ``advlab/zoo/weights/NAME.safetensors``
+and ``RUN/train.log`` to ``advlab/zoo/logs/NAME.log``, records the file's sha256 in the
+registry of ``advlab/zoo/__init__.py`` and writes the model card. The second measures the shipped
+model (``advlab.zoo.table.evaluate_model``) on the first N test images, keeps the numbers in
+``advlab/zoo/results/NAME.json`` and rewrites the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import CARDS, HERE, LOGS, PLANNED, WEIGHTS, sha256_of
+
+RESULTS = HERE / "results"
+_BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
+_END = "# --- end of registry ---"
+
+
+def _registry_block(entries: dict[str, tuple[str, str]]) -> str:
+    lines = [_BEGIN, "REGISTRY: dict[str, ZooEntry] = {", "    e.name: e", "    for e in ["]
+    for name in [n for n in PLANNED if n in entries] + [n for n in entries if n not in PLANNED]:
+        sha, desc = entries[name]
+        lines += ["        ZooEntry(", f'            "{name}",', f'            "{sha}",',
+                  f'            description="{desc}",', "        ),"]
+    lines += ["    ]", "}", _END]
+    return "\n".join(lines)
+
+
+def register_weights(name: str, sha: str, init: Path = HERE / "__init__.py") -> None:
+    """Record ``name``'s sha256 in the registry block of ``advlab/zoo/__init__.py``."""
+    text = init.read_text()
+    i, j = text.index(_BEGIN), text.index(_END) + len(_END)
+    entries = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
+        r'ZooEntry\(\s*"([^"]+)",\s*"([0-9a-f]{64})",\s*description="([^"]*)",?\s*\)', text[i:j])}
+    entries[name] = (sha, PLANNED.get(name, ""))
+    init.write_text(text[:i] + _registry_block(entries) + text[j:])
+
+
+def _log_facts(log: str) -> dict:
+    secs = sum(float(m) for m in re.findall(r"^epoch \d+ \| (\d+)s", log, re.M))
+    hw = re.search(r"^hardware: (.*)$", log, re.M)
+    epochs = re.findall(r"^epoch (\d+) ", log, re.M)
+    return {"seconds": secs, "hardware": hw.group(1) if hw else "unknown",
+            "epochs": int(epochs[-1]) if epochs else 0,
+            "recipe": "\n".join(ln for ln in log.splitlines()[:12]
+                                if ln.startswith(("recipe", "  ")))}
+
+
+def write_card(name: str) -> Path:
+    """The model card from the recipe, the training log and the stored results."""
+    from ..train.recipes import get_recipe
+    from .table import COLUMNS, PUBLISHED
+
+    recipe = get_recipe(name)
+    log_path = LOGS / f"{name}.log"
+    facts = _log_facts(log_path.read_text()) if log_path.exists() else None
+    res_path = RESULTS / f"{name}.json"
+    res = json.loads(res_path.read_text()) if res_path.exists() else None
+    out = [f"# Model card: {name}", "", f"{PLANNED.get(name, '')}.", "", "## Recipe", "",
+           "```", recipe.describe(), "```", "",
+           f"Architecture: `{recipe.arch}` (advlab.models.CompactCNN, 0.86M parameters, fp32 "
+           "safetensors). Threat model of the paper: l_inf 0.3, l_1 10, l_2 2, rotation-"
+           "translation +-30 degrees / +-3 px.", "",
+           f"Reproduce: `advlab train --recipe {name} --out runs/{name}` (same machine and thread "
+           "count: same weights; `--resume` continues an interrupted run).", ""]
+    if facts:
+        out += ["## Training", "",
+                f"- {facts['epochs']} epochs in {facts['seconds'] / 60:.1f} minutes",
+                f"- hardware: {facts['hardware']}",
+                f"- log: `advlab/zoo/logs/{name}.log`", ""]
+    out += ["## Measured", ""]
+    if res:
+        head = ["clean", "l_inf 0.3", "l_1 10", "l_2 2", "RT", "union l_p", "union all"]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                "| " + " | ".join(f"{100 * res[c]:.1f}" for c in COLUMNS) + " |", "",
+                f"Accuracy (%) on the first {res['n']} MNIST test images under the "
+                f"\"{res['strength']}\" attacks of `advlab.presets` "
+                f"({res.get('attacks', '')}); measured by `{res['command']}` "
+                f"in {res['seconds'] / 60:.1f} minutes.", ""]
+        if res["strength"] != "strong":
+            out += ["Not yet the trusted (\"strong\") evaluation: these numbers are upper bounds "
+                    "that the stronger attacks can only lower.", ""]
+    else:
+        out += ["Not evaluated yet.", ""]
+    pub = PUBLISHED.get(name)
+    if pub:
+        vals = ", ".join(f"{k} {v}" for k, v in pub.values.items())
+        out += ["## Published reference", "", f"{pub.label}: {vals}. Source: {pub.source}.", ""]
+    path = CARDS / f"{name}.md"
+    CARDS.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out))
+    return path
+
+
+def publish(name: str, run: Path) -> str:
+    """Copy a run's weights and log into the package and register the sha256."""
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    dest = WEIGHTS / f"{name}.safetensors"
+    shutil.copyfile(run / "model.safetensors", dest)
+    shutil.copyfile(run / "train.log", LOGS / f"{name}.log")
+    sha = sha256_of(dest)
+    register_weights(name, sha)
+    return sha
+
+
+def evaluate(name: str, n: int, strength: str) -> dict:
+    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json."""
+    import importlib
+
+    import advlab.zoo as zoo
+
+    importlib.reload(zoo)  # the registry may have just been rewritten
+    from ..data import mnist_tensors
+    from ..presets import attacks
+    from .table import evaluate_model
+
+    x, y = mnist_tensors(n, train=False)
+    t0 = time.time()
+    acc = evaluate_model(zoo.load(name), (x, y), strength, progress=False)
+    res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
+           "attacks": "; ".join(f"{k}: {', '.join(_describe(a) for a in v)}"
+                                for k, v in attacks("mnist", strength).items()),
+           "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
+                      f"--n {n}"}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _describe(attack) -> str:
+    th = getattr(attack, "threat", None)
+    if th is not None and hasattr(attack, "steps"):
+        return f"PGD {attack.steps} steps x {attack.restarts} restarts"
+    kw = getattr(attack, "keywords", {})
+    if "threat" in kw:
+        t = kw["threat"]
+        return f"grid {t.n_rot} x {t.n_trans} x {t.n_trans}"
+    return type(attack).__name__
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m advlab.zoo.publish", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("name")
+    p.add_argument("--run", type=Path, default=None, help="the training run's folder")
+    p.add_argument("--evaluate", action="store_true")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--strength", default="strong")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.run is not None:
+        print(f"{args.name}: sha256 {publish(args.name, args.run)}")
+    if args.evaluate:
+        res = evaluate(args.name, args.n, args.strength)
+        print(json.dumps(res, indent=1))
+    print(f"card: {write_card(args.name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
