@@ -267,6 +267,9 @@ class RotationTranslation(ThreatModel):
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # grid_sample's identity is off by a few 1e-6 (rounded sample positions): make it exact
+        identity = (params == 0).all(dim=1).view(-1, *([1] * (x.dim() - 1)))
+        out = torch.where(identity, x, out)
         return out.contiguous(memory_format=_memory_format(x))
 
     def project(self, params: torch.Tensor, x=None) -> torch.Tensor:
