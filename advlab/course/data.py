@@ -3,12 +3,13 @@
 The first ``n`` images are read straight from torchvision's raw IDX files under the advlab data
 root (``$ADVLAB_DATA``, see :func:`advlab.data.data_root`), which takes milliseconds instead of
 the seconds needed to load a whole split; without raw files it falls back to
-:func:`advlab.data.mnist_tensors`.
+:func:`advlab.data.mnist_tensors`, which downloads MNIST unless running under ``advlab grade``.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -38,7 +39,8 @@ def _subset(n: int, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x = _read_idx(images, 16, n, 28 * 28).view(n, 1, 28, 28).to(torch.float32) / 255
         y = _read_idx(labels, 8, n, 1).to(torch.int64)
         return x, y
-    return mnist_tensors(n=n, train=train, download=False)
+    # students at home may download (torchvision); the grader never does
+    return mnist_tensors(n=n, train=train, download=os.environ.get("ADVLAB_GRADING") != "1")
 
 
 def mnist_subset(n: int, train: bool = False, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

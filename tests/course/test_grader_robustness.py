@@ -106,6 +106,16 @@ def _students(tmp_path_factory):
     paths["overwrites_neighbours"] = write(
         with_cell(sol, 1, overwrite), folder / "overwrites_neighbours.ipynb"
     )
+    startup = (
+        "import os, pathlib\n"
+        "d = pathlib.Path(os.environ['IPYTHONDIR']) / 'profile_default' / 'startup'\n"
+        "d.mkdir(parents=True, exist_ok=True)\n"
+        "(d / '00-sabotage.py').write_text('import os; os._exit(1)')\n"
+    )
+    paths["startup_file_then_crash"] = write(
+        with_cell(with_cell(sol, 1, "import os\nos._exit(0)"), 1, startup),
+        folder / "startup_file_then_crash.ipynb",
+    )
     paths["not_json"] = folder / "not_json.ipynb"
     paths["not_json"].write_text('{"cells": [ this is not json')
     return folder, paths
@@ -137,6 +147,7 @@ EXPECTED = {
     "monkeypatch_stubs": 0.0,
     "monkeypatch_correct": FULL,
     "overwrites_neighbours": FULL,
+    "startup_file_then_crash": FULL,
     "not_json": 0.0,
 }
 
