@@ -1,0 +1,78 @@
+"""Cost of each training strategy relative to single-norm PGD adversarial training.
+
+One epoch of each zoo recipe on the first N MNIST training images (one run each), timed, and
+divided by the epoch time of ``mnist-linf-pgd`` (l_inf PGD, 5 steps: the single-norm reference).
+
+    python benchmarks/training_cost.py --n 2048 --threads 1 --out benchmarks/training_cost.md
+
+The ratio is what matters: it carries over to the full 60000 images (an epoch is N / 60000 of
+it) and, roughly, to a GPU. "passes" is the strategy's own count of forward+backward passes
+per training example (forward-only passes count 1/3), the ratio one expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import torch
+
+REFERENCE = "mnist-linf-pgd"
+
+
+def main(argv=None) -> int:
+    from advlab.train import RECIPES, train
+
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--n", type=int, default=2048, help="training images per epoch")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--recipes", nargs="*", default=None)
+    p.add_argument("--out", default=None, help="also write the table (markdown) here")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.recipes or list(RECIPES)
+    if REFERENCE not in names:
+        names = [REFERENCE] + names
+    from advlab.data import mnist_tensors
+
+    data = mnist_tensors(args.n, train=True)
+    times, passes = {}, {}
+    for name in names:
+        recipe = RECIPES[name].with_(n_train=args.n, monitor=0, epochs=1)
+        t0 = time.perf_counter()
+        train(recipe, data=data, device=args.device, progress=False, log=lambda _: None)
+        times[name] = time.perf_counter() - t0
+        passes[name] = recipe.build_strategy().cost()
+        print(f"{name:<20} {times[name]:7.1f}s  x{times[name] / times.get(REFERENCE, 1):.2f}",
+              flush=True)
+    ref = times[REFERENCE]
+    lines = [
+        f"Training cost per epoch relative to `{REFERENCE}` (l_inf PGD-5 adversarial training); "
+        f"one epoch of {args.n} MNIST images per recipe, one run, "
+        f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s), torch "
+        f"{torch.__version__}, load average {os.getloadavg()[0]:.1f}.",
+        "",
+        "| recipe | strategy | epoch (s) | ratio | expected (passes) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        r = RECIPES[name]
+        lines.append(f"| {name} | {r.strategy} | {times[name]:.1f} | {times[name] / ref:.2f} | "
+                     f"{passes[name] / passes[REFERENCE]:.2f} |")
+    lines += ["", f"Produced by `python {' '.join(sys.argv)}`."]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
