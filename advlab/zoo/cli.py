@@ -30,7 +30,7 @@ def run_table(args: argparse.Namespace) -> int:
     import torch
 
     from . import available
-    from .table import format_table, reproduction_table
+    from .table import format_table, reproduction_table, stored_rows
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -38,19 +38,30 @@ def run_table(args: argparse.Namespace) -> int:
     if not names:
         print("no zoo model is shipped in this version", file=sys.stderr)
         return 1
-    rows = reproduction_table(names, n=args.n, strength=args.strength, device=args.device,
-                              progress=not args.no_progress, log=print)
+    if args.stored:
+        rows = stored_rows(args.models or None)
+        if not rows:
+            print("no stored results (python -m advlab.zoo.publish NAME --evaluate)",
+                  file=sys.stderr)
+            return 1
+    else:
+        rows = reproduction_table(names, n=args.n, strength=args.strength, device=args.device,
+                                  progress=not args.no_progress, log=print)
     text = format_table(rows)
     command = "advlab zoo table " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["zoo", "table"] else \
         f"advlab zoo table --n {args.n} --strength {args.strength}"
+    if args.stored:
+        command = "advlab zoo table --stored"
+        text += "\n\nEach row was measured by: " + "; ".join(
+            f"`{r['command']}`" for r in rows if "command" in r) + "."
     print()
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write("# advlab MNIST zoo: reproduction table\n\n")
             f.write(f"Produced by `{command}`.\n\n{text}\n")
-            secs = ", ".join(f"{r['model']} {r['seconds']:.0f}s" for r in rows)
+            secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min" for r in rows)
             f.write(f"\nEvaluation time per model: {secs}.\n")
         print(f"\nwritten to {args.out}")
     return 0
@@ -71,6 +82,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=int, default=None)
     pt.add_argument("--out", default=None, help="also write the table (markdown) here")
     pt.add_argument("--no-progress", action="store_true")
+    pt.add_argument("--stored", action="store_true",
+                    help="print the stored measurements (advlab/zoo/results) instead of measuring")
     pt.set_defaults(func=run_table)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Published", "PUBLISHED", "reproduction_table", "evaluate_model", "format_table",
-           "COLUMNS"]
+__all__ = ["Published", "PUBLISHED", "HEADLINE", "reproduction_table", "stored_rows",
+           "evaluate_model", "format_table", "COLUMNS"]
 
 COLUMNS = ("clean", "linf", "l1", "l2", "rt", "union_lp", "union_all")
 
@@ -98,6 +98,21 @@ def reproduction_table(models=None, n: int = 1000, strength: str = "strong",
     return rows
 
 
+def stored_rows(models=None) -> list[dict]:
+    """The rows measured by ``python -m advlab.zoo.publish NAME --evaluate`` (kept in the repo,
+    ``advlab/zoo/results/NAME.json``), for every shipped model that has one."""
+    import json
+
+    from . import HERE, available
+
+    rows = []
+    for name in (list(models) if models is not None else available()):
+        path = HERE / "results" / f"{name}.json"
+        if path.exists():
+            rows.append({"model": name, **json.loads(path.read_text())})
+    return rows
+
+
 def _pct(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -123,11 +138,11 @@ def format_table(rows: list[dict], published: bool = True) -> str:
         lines.append("")
         lines.append("Published rows (for reference, not measured here): Maini et al. = "
                      f"{MAINI}; Tramèr & Boneh = {TRAMER} (\"merely 50%\" against the union).")
-    if rows:
-        r = rows[0]
+    for how in sorted({(r["n"], r["strength"]) for r in rows}):
+        names = ", ".join(r["model"] for r in rows if (r["n"], r["strength"]) == how)
         lines.append("")
-        lines.append(f"Measured on the first {r['n']} MNIST test images with the "
-                     f"\"{r['strength']}\" attacks of advlab.presets.")
+        lines.append(f"{names}: measured on the first {how[0]} MNIST test images with the "
+                     f"\"{how[1]}\" attacks of advlab.presets.")
     return "\n".join(lines)
 
 
