@@ -24,6 +24,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-train", type=int, default=None, help="use the first N training images")
     p.add_argument("--test-images", type=int, default=None,
                    help="test images for the per-epoch check (0: none)")
+    p.add_argument("--stop-after-minutes", type=float, default=None,
+                   help="checkpoint and exit after this long (continue later with --resume)")
+    p.add_argument("--no-channels-last", action="store_true",
+                   help="keep the default memory format (channels_last is on by default)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
 
@@ -46,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
     if args.test_images is not None:
         recipe = recipe.with_(monitor=args.test_images)
     out = args.out or f"runs/{recipe.name}"
-    train(recipe, out=out, resume=args.resume, epochs=args.epochs, device=args.device,
-          progress=False if args.no_progress else None)
+    stop = args.stop_after_minutes * 60 if args.stop_after_minutes else None
+    res = train(recipe, out=out, resume=args.resume, epochs=args.epochs, device=args.device,
+                progress=False if args.no_progress else None, stop_after=stop,
+                channels_last=not args.no_channels_last)
+    if not res.finished:
+        print(f"not finished; continue with: advlab train --recipe {recipe.name} --out {out} "
+              "--resume")
     return 0
 
 
