@@ -73,8 +73,10 @@ def check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str =
             f"{name} must have shape ({x.shape[0]},) (one class index per image), "
             f"got {tuple(y.shape)}"
         )
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    if y.dtype != torch.int64:
+        raise TypeError(
+            f"{name} must hold int64 class indices, got dtype {y.dtype}; convert with .long()"
+        )
     dev = _model_device(model)
     if dev is not None and (x.device != dev or y.device != dev):
         raise ValueError(
