@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks._common import AttackResult, better, check_inputs, frozen
+from .attacks._common import AttackResult, better, check_inputs, check_logits, frozen
 
 __all__ = ["UnionResult", "evaluate_union", "accuracy"]
 
@@ -181,6 +181,7 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
     names = ["" for _ in range(x.shape[0])]
     with torch.no_grad():
         logits = model(x)
+    check_logits(logits, y)
     clean = logits.argmax(1) == y
     worst_loss = F.cross_entropy(logits, y, reduction="none")
     fooled = ~clean

@@ -101,6 +101,7 @@ def random_attack(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     with frozen(model):
+        check_logits(model(x[:8]), y)
         b = x.shape[0]
         xs = x.repeat_interleave(k, dim=0)
         cand = threat.random_start(xs, generator)
