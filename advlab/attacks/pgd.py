@@ -10,12 +10,12 @@ and keeps, per example, the best point it saw (misclassified first, else highest
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from ..threats import Linf, RotationTranslation, ThreatModel, check_eps
+from ..threats import Affine, Linf, RotationTranslation, ThreatModel, check_eps
 from ._common import (
     AttackResult,
     better,
@@ -61,6 +61,25 @@ def _batch_size_of(step_size, x):
         check_eps(step_size, "step_size")
         return step_size.to(device=x.device, dtype=x.dtype)
     check_eps(step_size, "step_size")
+    return step_size
+
+
+def _restrict(threat, idx: torch.Tensor):
+    """The threat with its per-example budgets restricted to the examples ``idx``."""
+    if isinstance(threat, Affine):
+        return replace(threat, a=_restrict(threat.a, idx), b=_restrict(threat.b, idx))
+    eps = getattr(threat, "eps", None)
+    if isinstance(eps, torch.Tensor) and eps.dim() == 1:
+        return replace(threat, eps=eps[idx.to(eps.device)])
+    return threat
+
+
+def _restrict_size(step_size, idx: torch.Tensor):
+    """Per-example step sizes restricted to the examples ``idx``."""
+    if isinstance(step_size, tuple):
+        return tuple(_restrict_size(s, idx) for s in step_size)
+    if isinstance(step_size, torch.Tensor) and step_size.dim() == 1:
+        return step_size[idx]
     return step_size
 
 
@@ -149,8 +168,10 @@ def pgd(
         todo = torch.arange(x.shape[0], device=x.device)
         for r in range(restarts):
             xs, ys = x[todo], y[todo]
-            start = threat.random_start(xs, generator) if random_start else threat.zero(xs)
-            run = _run(model, xs, ys, threat, start, steps, step_size, loss, targeted)
+            th = threat if r == 0 else _restrict(threat, todo)  # per-example eps follow todo
+            start = th.random_start(xs, generator) if random_start else th.zero(xs)
+            size = step_size if r == 0 else _restrict_size(step_size, todo)
+            run = _run(model, xs, ys, th, start, steps, size, loss, targeted)
             if r == 0:
                 x_adv, succ, losses, params = run
             else:

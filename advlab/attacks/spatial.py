@@ -19,7 +19,7 @@ from ._common import (
     misclassified,
     per_example_loss,
 )
-from .pgd import _batch_size_of, _run
+from .pgd import _batch_size_of, _restrict, _restrict_size, _run
 
 __all__ = ["grid_attack", "random_attack", "affine_grid_attack"]
 
@@ -142,14 +142,19 @@ def affine_grid_attack(
     with frozen(model):
         check_logits(model(x[:8]), y)
         for p in rt.grid(device=x.device, dtype=x.dtype):
-            idx = (~best_succ).nonzero().squeeze(1) if early_stop else torch.arange(b)
+            if early_stop:
+                idx = (~best_succ).nonzero().squeeze(1)
+            else:
+                idx = torch.arange(b, device=x.device)
             if idx.numel() == 0:
                 break
             xs, ys = x[idx], y[idx]
+            th = _restrict(threat, idx)  # per-example budgets and step sizes follow idx
             params = p.expand(xs.shape[0], 3).clone()
             base = rt.perturb(xs, params)
-            noise = lp.random_start(base, generator) if random_start else lp.zero(base)
-            run = _run(model, xs, ys, threat, (params, noise), steps, size, loss, False)
+            noise = th.parts[1].random_start(base, generator) if random_start else lp.zero(base)
+            run = _run(model, xs, ys, th, (params, noise), steps, _restrict_size(size, idx), loss,
+                       False)
             upd = better(run[1], run[2], best_succ[idx], best_loss[idx])
             j = idx[upd]
             best_x[j], best_succ[j], best_loss[j] = run[0][upd], run[1][upd], run[2][upd]
