@@ -172,6 +172,30 @@ def test_per_example_eps_and_zero_steps(tiny):
     assert torch.equal(res.x_adv, x)
 
 
+def test_restarts_with_per_example_budgets_and_step_sizes(tiny):
+    """Restarts run on the examples not yet fooled: per-example eps/step sizes must follow them."""
+    g = _gen(4)
+    x = torch.rand(6, 1, 28, 28, generator=g)
+    with torch.no_grad():
+        y = tiny(x).argmax(1)  # all correct at first
+    eps = torch.tensor([0.0, 0.3, 0.0, 0.3, 0.0, 0.3])
+    for threat in (Linf(eps), L1(eps * 40), Affine(Linf(eps), L2(eps * 10), 0.5)):
+        res = pgd(tiny, x, y, threat, steps=3, restarts=3, generator=_gen())
+        assert not res.success[eps == 0].any() and res.success[eps > 0].any()
+        assert torch.equal(res.x_adv[eps == 0], x[eps == 0])
+        _check_consistent(tiny, x, y, threat, res)
+    sizes = torch.tensor([0.0, 0.1, 0.0, 0.1, 0.0, 0.1])
+    res = pgd(tiny, x, y, Linf(0.3), steps=3, restarts=3, step_size=sizes, random_start=False)
+    assert torch.equal(res.x_adv[sizes == 0], x[sizes == 0])
+    assert res.success[sizes > 0].any()
+    # the spatial affine attack also runs on shrinking subsets (early stop)
+    rt = RotationTranslation(n_rot=3, n_trans=3)
+    threat = Affine(rt, Linf(eps), 0.5)
+    res = affine_grid_attack(tiny, x, y, threat, steps=2, random_start=True, generator=_gen())
+    assert threat.contains_parts(x, res.params).all()
+    assert (res.params[1][eps == 0] == 0).all()
+
+
 def test_fgsm_is_one_signed_step(tiny):
     g = _gen(2)
     x, y = torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)
