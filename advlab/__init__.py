@@ -3,8 +3,9 @@
 Images are float tensors in [0, 1] of shape (B, C, H, W); models return logits.
 """
 
-from . import attacks, data, models, presets, threats
+from . import attacks, data, masking, models, presets, threats
 from .attacks import AttackResult, fgsm, grid_attack, pgd
+from .diagnose import DiagnosisReport, diagnose
 from .evaluate import UnionResult, accuracy, evaluate_union
 from .threats import L1, L2, Affine, Linf, RotationTranslation
 
@@ -28,4 +29,7 @@ __all__ = [
     "L1",
     "RotationTranslation",
     "Affine",
+    "masking",
+    "diagnose",
+    "DiagnosisReport",
 ]

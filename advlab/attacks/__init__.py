@@ -1,8 +1,10 @@
 """Attacks: functions that take the model at call time and return an ``AttackResult``."""
 
 from ._common import AttackResult
+from .apgd import APGD, apgd
 from .pgd import FGSM, PGD, fgsm, pgd
 from .spatial import affine_grid_attack, grid_attack, random_attack
+from .square import Square, square_attack
 
 __all__ = [
     "AttackResult",
@@ -13,4 +15,8 @@ __all__ = [
     "grid_attack",
     "random_attack",
     "affine_grid_attack",
+    "APGD",
+    "apgd",
+    "Square",
+    "square_attack",
 ]
