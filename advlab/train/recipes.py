@@ -85,7 +85,11 @@ RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
         Recipe("mnist-standard", "standard", (), epochs=2, warmup_epochs=0.0),
-        Recipe("mnist-linf", "single", (_FGSM_RS,), epochs=4,
+        Recipe("mnist-linf", "single", (AttackSpec("linf", "pgd", steps=4, step_size=0.1),),
+               epochs=4, notes="PGD-4 (step 0.1) adversarial training"),
+        # FGSM-RS at eps 0.3 overfits catastrophically with this schedule (clean 98.5%, PGD-10
+        # 0.2% after 2 epochs): kept as the course's gradient-masking example, not in the zoo.
+        Recipe("mnist-linf-fgsm", "single", (_FGSM_RS,), epochs=4,
                notes="FGSM with random start, step 1.25 eps (Wong et al. 2020)"),
         Recipe("mnist-linf-pgd", "single", (_LINF,), epochs=8),
         Recipe("mnist-l1", "single", (_L1,), epochs=6),
