@@ -67,6 +67,7 @@ class SubmissionResult:
     seconds: float = 0.0
     sha256: str = ""
     problems: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
     def question_scores(self) -> dict[str, float]:
         """Points per question id."""
@@ -90,6 +91,7 @@ class SubmissionResult:
                 "advlab_version": advlab_version(),
                 "grader_sha256": grader_hash(),
                 "submission_sha256": self.sha256,
+                "flags": self.flags,
             },
         }
 
@@ -157,19 +159,23 @@ def read_notebook_cells(raw: bytes) -> list[str]:
     return sources
 
 
-def _load_outcomes(path: Path, n_cases: int, log: CellLog) -> list[list[Outcome]]:
-    """Outcomes per case from the kernel's output file; cases without a result stay empty."""
+def _load_outcomes(path: Path, n_cases: int) -> tuple[list[list[Outcome]], list[str]]:
+    """Outcomes per case from the kernel's output file (cases without a result stay empty),
+    and the kernel's provenance flags."""
     raw: list = []
+    flags: list[str] = []
     if path.is_file() and path.stat().st_size <= MAX_OUTPUT_FILE:
         try:
-            raw = torch.load(path, weights_only=True).get("results", [])
+            data = torch.load(path, weights_only=True)
+            raw = data.get("results", [])
+            flags = [str(f)[:300] for f in data.get("flags", [])][:5]
         except Exception:
             raw = []
     cases: list[list[Outcome]] = []
     for i in range(n_cases):
         entries = raw[i] if i < len(raw) and isinstance(raw[i], list) else []
         cases.append([_to_outcome(e) for e in entries])
-    return cases
+    return cases, flags
 
 
 def _to_outcome(entry) -> Outcome:
@@ -253,8 +259,9 @@ def grade_submission(
         result.tests = _zero_result(exercise, student, f"not graded: {exc}", limits)
     else:
         try:
-            result.tests, logs = _grade_cells(exercise, cells, raw, limits, filename)
+            result.tests, logs, kernel_flags = _grade_cells(exercise, cells, raw, limits, filename)
             result.problems.extend(_cell_report(logs))
+            result.flags = static_flags(cells) + kernel_flags
         except Exception as exc:  # e.g. no kernel could start: report it, grade the others
             reason = f"the grader could not run this notebook: {type(exc).__name__}: {exc}"
             result.problems.append(reason[:500])
@@ -276,14 +283,17 @@ def _grade_cells(exercise, cells, raw, limits, filename):
         run_cells(run, PREAMBLE, cells)
         logs = list(run.logs)
         tests: list[TestResult] = []
+        flags: list[str] = []
         replays = 2
         for qi, question in enumerate(exercise.questions, start=1):
             if not run.alive() and replays > 0:
                 replays -= 1
                 run.deadline = time.monotonic() + limits.submission_timeout
                 run_cells(run, PREAMBLE, cells)
-            tests += _harvest_question(run, question, qi, private, limits)
-        return tests, logs
+            q_tests, q_flags = _harvest_question(run, question, qi, private, limits)
+            tests += q_tests
+            flags += [f for f in q_flags if f not in flags]
+        return tests, logs, flags
     finally:
         run.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -297,8 +307,16 @@ def _harvest_question(run: KernelRun, question: Question, qi: int, private: Path
         log = run.run(src, timeout=harvest_timeout(question, limits), deadline=False)
     else:
         log = CellLog(-1, "skipped", "the kernel could not be restarted in time")
-    outcomes = _load_outcomes(out_path, len(question.cases()), log)
-    return _score_question(question, outcomes, log, limits, qi)
+    outcomes, flags = _load_outcomes(out_path, len(question.cases()))
+    return _score_question(question, outcomes, log, limits, qi), flags
+
+
+def static_flags(cells: list[str]) -> list[str]:
+    """Flags from the submission's source: it mentions the grader's reference answers."""
+    text = "\n".join(cells)
+    if "course.graders" in text or "course import graders" in text:
+        return ["the source mentions advlab.course.graders (the grader's reference answers)"]
+    return []
 
 
 def _summary_text(result: SubmissionResult) -> str:
@@ -308,6 +326,9 @@ def _summary_text(result: SubmissionResult) -> str:
     if result.problems:
         lines.append("While running your notebook:")
         lines += [f"  {p}" for p in result.problems[:20]]
+    if result.flags:
+        lines.append("Flagged for review by your instructor:")
+        lines += [f"  {f}" for f in result.flags]
     return "\n".join(lines)
 
 
@@ -394,12 +415,22 @@ def write_results(results: list[SubmissionResult], out_dir: Path, exercise: Exer
 
 
 def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exercise) -> None:
-    """One row per student: total, percent, points per question, problems, time, sha256."""
+    """One row per student: total, percent, points per question, problems, flags, time, hash."""
     qids = [q.qid for q in exercise.questions]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
-            ["student", "score", "max_score", "percent", *qids, "problems", "seconds", "sha256"]
+            [
+                "student",
+                "score",
+                "max_score",
+                "percent",
+                *qids,
+                "problems",
+                "flags",
+                "seconds",
+                "sha256",
+            ]
         )
         for r in results:
             per = r.question_scores()
@@ -412,6 +443,7 @@ def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exe
                     f"{pct:.1f}",
                     *(f"{per.get(q, 0.0):g}" for q in qids),
                     " | ".join(r.problems),
+                    " | ".join(r.flags),
                     f"{r.seconds:.1f}",
                     r.sha256,
                 ]

@@ -111,6 +111,7 @@ class Harvester:
         """Run every case of one question; results are saved after each case."""
         payload = self._load(in_path, weights_only=True)
         fn = namespace.get(func)
+        flags = provenance_flags(fn, func) if callable(fn) else []
         results: list[list[dict]] = []
         for case in payload["cases"]:
             if not callable(fn):
@@ -118,5 +119,26 @@ class Harvester:
             else:
                 outs = [self._run_call(fn, call, call_timeout) for call in case]
             results.append(outs)
-            self._save({"results": results}, out_path)
+            self._save({"results": results, "flags": flags}, out_path)
         sys.stdout.flush()
+
+
+def _is_cell_file(filename: str) -> bool:
+    return filename.startswith("<ipython-input") or "ipykernel_" in filename
+
+
+def provenance_flags(fn, func: str) -> list[str]:
+    """Signs that ``fn`` is not the student's own code, for the instructor to review.
+
+    Flags, not verdicts: a function not defined in a notebook cell (imported, a partial, a
+    builtin), or grader modules (which hold the reference answers) imported in the kernel.
+    """
+    flags = []
+    code = getattr(fn, "__code__", None)
+    if code is None or not _is_cell_file(code.co_filename):
+        where = getattr(code, "co_filename", None) or type(fn).__name__
+        flags.append(f"`{func}` is not defined in a notebook cell (it comes from {where})")
+    graders = sorted(m for m in sys.modules if m.startswith("advlab.course.graders"))
+    if graders:
+        flags.append("the notebook imported the grader's reference answers: " + ", ".join(graders))
+    return flags

@@ -17,6 +17,7 @@ from advlab.course.grade import grade_folder, grade_submission
 from .nbtools import (
     EXERCISES,
     SOLUTIONS,
+    index_of,
     load,
     with_cell,
     with_solution_from,
@@ -116,6 +117,10 @@ def _students(tmp_path_factory):
         with_cell(with_cell(sol, 1, "import os\nos._exit(0)"), 1, startup),
         folder / "startup_file_then_crash.ipynb",
     )
+    copy_ref = "from advlab.course.graders.ex1 import ref_fgsm as fgsm"
+    paths["copies_reference"] = write(
+        with_cell(sol, index_of(sol, "fgsm"), copy_ref), folder / "copies_reference.ipynb"
+    )
     paths["not_json"] = folder / "not_json.ipynb"
     paths["not_json"].write_text('{"cells": [ this is not json')
     return folder, paths
@@ -148,6 +153,7 @@ EXPECTED = {
     "monkeypatch_correct": FULL,
     "overwrites_neighbours": FULL,
     "startup_file_then_crash": FULL,
+    "copies_reference": FULL,
     "not_json": 0.0,
 }
 
@@ -172,6 +178,16 @@ def test_problems_are_reported_to_the_student(graded):
     assert all("NotImplementedError" in t.output for t in stub)
     syntax = [t for t in results["syntax_error"].tests if "ex1.fgsm" in t.name]
     assert all("not defined" in t.output for t in syntax)
+
+
+def test_copying_the_reference_answers_is_flagged_for_review(graded):
+    results, out, *_ = graded
+    flags = results["copies_reference"].flags
+    assert any("not defined in a notebook cell" in f for f in flags), flags
+    assert any("reference answers" in f for f in flags), flags
+    assert "Flagged for review" in results["copies_reference"].output
+    assert results["solution"].flags == []
+    assert "copies_reference" in (out / "summary.csv").read_text().split("flags")[1]
 
 
 def test_feedback_never_contains_reference_values(graded):
