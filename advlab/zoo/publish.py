@@ -115,8 +115,12 @@ def publish(name: str, run: Path) -> str:
     return sha
 
 
-def evaluate(name: str, n: int, strength: str) -> dict:
-    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json."""
+def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1)) -> dict:
+    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json.
+
+    ``shard=(k, s)`` measures only the k-th of s equal slices of the n images (run the s slices
+    in parallel processes, then ``merge``); its numbers go to NAME.shard-k-of-s.json.
+    """
     import importlib
 
     import advlab.zoo as zoo
@@ -126,16 +130,42 @@ def evaluate(name: str, n: int, strength: str) -> dict:
     from ..presets import attacks
     from .table import evaluate_model
 
+    k, s = shard
+    if n % s or not 0 <= k < s:
+        raise ValueError(f"need 0 <= k < s and s dividing n, got shard {k}/{s} of {n}")
     x, y = mnist_tensors(n, train=False)
+    lo, hi = k * n // s, (k + 1) * n // s
     t0 = time.time()
-    acc = evaluate_model(zoo.load(name), (x, y), strength, progress=False)
+    acc = evaluate_model(zoo.load(name), (x[lo:hi], y[lo:hi]), strength, progress=False)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
            "attacks": "; ".join(f"{k}: {', '.join(_describe(a) for a in v)}"
                                 for k, v in attacks("mnist", strength).items()),
            "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
                       f"--n {n}"}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if s == 1:
+        (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    else:
+        res["slice"] = [lo, hi]
+        (RESULTS / f"{name}.shard-{k}-of-{s}.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def merge(name: str, s: int) -> dict:
+    """Merge the s shard results of ``name`` (equal slices) into NAME.json."""
+    from .table import COLUMNS
+
+    paths = [RESULTS / f"{name}.shard-{k}-of-{s}.json" for k in range(s)]
+    parts = [json.loads(p.read_text()) for p in paths]
+    res = dict(parts[0])
+    res.pop("slice", None)
+    for c in COLUMNS:
+        res[c] = sum(p[c] for p in parts) / s
+    res["seconds"] = max(p["seconds"] for p in parts)
+    res["command"] += f" (as {s} parallel shards: --shard K/{s} for K < {s}, then --merge {s})"
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    for p in paths:
+        p.unlink()
     return res
 
 
@@ -159,6 +189,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--strength", default="strong")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shard", default=None, help="K/S: measure the K-th of S slices only")
+    p.add_argument("--merge", type=int, default=None, help="merge S shard results")
     args = p.parse_args(argv)
     if args.threads:
         import torch
@@ -167,8 +199,13 @@ def main(argv=None) -> int:
     if args.run is not None:
         print(f"{args.name}: sha256 {publish(args.name, args.run)}")
     if args.evaluate:
-        res = evaluate(args.name, args.n, args.strength)
+        shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else (0, 1)
+        res = evaluate(args.name, args.n, args.strength, shard)
         print(json.dumps(res, indent=1))
+        if shard[1] > 1:
+            return 0
+    if args.merge:
+        print(json.dumps(merge(args.name, args.merge), indent=1))
     print(f"card: {write_card(args.name)}")
     return 0
 
