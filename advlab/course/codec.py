@@ -130,7 +130,7 @@ def encode_output(value: Any, depth: int = 0) -> Any:
     if isinstance(value, torch.Tensor):
         if value.numel() > MAX_NUMEL:
             return {"__unserializable__": f"tensor with {value.numel()} entries (too large)"}
-        return value.detach().cpu().clone().contiguous()
+        return value.detach().cpu().clone().contiguous().as_subclass(torch.Tensor)
     if depth < MAX_DEPTH and isinstance(value, (list, tuple)) and len(value) <= 1000:
         return type(value)(encode_output(v, depth + 1) for v in value)
     if depth < MAX_DEPTH and isinstance(value, dict) and len(value) <= 1000:

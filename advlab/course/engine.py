@@ -70,11 +70,18 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class _CappedClient(NotebookClient):
-    """A notebook client that keeps at most a few outputs per cell (a print loop can't flood)."""
+    """A notebook client that keeps only a few error outputs per cell.
+
+    The grader needs a cell's errors, never its printed output, so a cell that prints a flood
+    (or one huge string) costs the grader no memory.
+    """
 
     def output(self, outs, msg, display_id, cell_index):
-        if len(outs) >= MAX_OUTPUTS_PER_CELL:
+        if msg.get("msg_type") != "error" or len(outs) >= MAX_OUTPUTS_PER_CELL:
             return None
+        content = msg.get("content", {})
+        content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[-20:]]
+        content["evalue"] = str(content.get("evalue", ""))[:2000]
         return super().output(outs, msg, display_id, cell_index)
 
 
