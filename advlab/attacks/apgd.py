@@ -66,7 +66,7 @@ def checkpoints(steps: int) -> list[int]:
     p = [0.0, 0.22]
     while p[-1] < 1:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    out = sorted({math.ceil(q * steps) for q in p[1:] if q <= 1})
+    out = sorted({math.ceil(q * steps - 1e-9) for q in p[1:] if q <= 1 + 1e-12})
     return [w for w in out if 0 < w <= steps]
 
 
