@@ -23,6 +23,16 @@ from pathlib import Path
 from . import CARDS, HERE, LOGS, PLANNED, WEIGHTS, sha256_of
 
 RESULTS = HERE / "results"
+
+_SHARED = ("trained on a 2-core CPU shared with other jobs (load average 8-14), so the time is "
+           "an upper bound: the recipe takes about a quarter of it on an idle machine")
+# Facts about a run that its log does not tell, shown on its card.
+TRAINING_NOTES: dict[str, list[str]] = {
+    "mnist-standard": [_SHARED],
+    "mnist-linf": [_SHARED, "data-parallel: `torchrun --standalone --nproc_per_node=2 -m "
+                   "advlab.train --recipe mnist-linf --threads 1` (gloo, 2 processes x 1 thread); "
+                   "a single-process run draws other random starts (same recipe, other weights)"],
+}
 _BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
 _END = "# --- end of registry ---"
 
@@ -78,7 +88,8 @@ def write_card(name: str) -> Path:
         out += ["## Training", "",
                 f"- {facts['epochs']} epochs in {facts['seconds'] / 60:.1f} minutes",
                 f"- hardware: {facts['hardware']}",
-                f"- log: `advlab/zoo/logs/{name}.log`", ""]
+                f"- log: `advlab/zoo/logs/{name}.log`"]
+        out += [f"- {line}" for line in TRAINING_NOTES.get(name, [])] + [""]
     out += ["## Measured", ""]
     if res:
         head = ["clean", "l_inf 0.3", "l_1 10", "l_2 2", "RT", "union l_p", "union all"]
