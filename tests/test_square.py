@@ -93,3 +93,23 @@ def test_rejects_other_threats(standard_model, batch):
 
     with pytest.raises(TypeError):
         square_attack(standard_model, *batch, RotationTranslation())
+
+
+def test_trusted_preset_includes_gradient_free_and_l1_apgd():
+    from advlab import presets
+    from advlab.attacks import APGD
+
+    trusted = presets.trusted_attacks("mnist")
+    assert trusted.keys() == presets.attacks("mnist", "strong").keys()
+    for name in ("linf", "l2", "l1"):
+        assert any(isinstance(a, Square) and a.threat == trusted[name][0].threat
+                   for a in trusted[name]), name
+        assert any(isinstance(a, APGD) for a in trusted[name]), name
+    assert any(isinstance(a, APGD) and a.threat.name == "l1" for a in trusted["l1"])
+    assert not any(isinstance(a, (Square, APGD)) for s in presets.attacks("mnist", "fast").values()
+                   for a in s)  # the fast preset stays cheap for tests
+    assert trusted_queries(presets.trusted_attacks("cifar10", queries=5000)) == {5000}
+
+
+def trusted_queries(stacks):
+    return {a.queries for s in stacks.values() for a in s if isinstance(a, Square)}
