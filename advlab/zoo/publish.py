@@ -25,10 +25,12 @@ from . import CARDS, HERE, LOGS, PLANNED, WEIGHTS, sha256_of
 RESULTS = HERE / "results"
 
 _SHARED = ("trained on a 2-core CPU shared with other jobs (load average 8-14), so the time is "
-           "an upper bound: the recipe takes about a quarter of it on an idle machine")
+           "an upper bound for this recipe on such a machine")
 # Facts about a run that its log does not tell, shown on its card.
 TRAINING_NOTES: dict[str, list[str]] = {
     "mnist-standard": [_SHARED],
+    "mnist-max": [_SHARED, "data-parallel: `torchrun --standalone --nproc_per_node=2 -m "
+                  "advlab.train --recipe mnist-max --threads 1` (gloo, 2 processes x 1 thread)"],
     "mnist-linf": [_SHARED, "data-parallel: `torchrun --standalone --nproc_per_node=2 -m "
                    "advlab.train --recipe mnist-linf --threads 1` (gloo, 2 processes x 1 thread); "
                    "a single-process run draws other random starts (same recipe, other weights)"],
