@@ -30,6 +30,7 @@ from .registry import get_exercise
 from .spec import CaseResult, Exercise, Outcome, Question, score_case
 
 MAX_OUTPUT_FILE = 200 * 2**20
+SKIP_TAG = "skip-grading"
 STATUSES = ("ok", "error", "timeout", "missing")
 
 
@@ -135,7 +136,10 @@ def harvest_timeout(question: Question, limits: Limits) -> float:
 
 
 def read_notebook_cells(raw: bytes) -> list[str]:
-    """The code cells' sources; raises ValueError with a readable reason for a broken file."""
+    """The code cells' sources, without cells tagged ``skip-grading``.
+
+    Raises ValueError with a readable reason for a file that is not a notebook.
+    """
     import nbformat
 
     try:
@@ -153,6 +157,9 @@ def read_notebook_cells(raw: bytes) -> list[str]:
         raise ValueError("the notebook has no list of cells")
     sources = []
     for cell in cells:
+        tags = cell.get("metadata", {}).get("tags", []) if isinstance(cell, dict) else []
+        if isinstance(tags, list) and SKIP_TAG in tags:
+            continue  # an ungraded, slow exploration cell (e.g. training three models)
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             src = cell.get("source", "")
             sources.append("".join(src) if isinstance(src, list) else str(src))
