@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Published", "PUBLISHED", "HEADLINE", "reproduction_table", "stored_rows",
+__all__ = ["Published", "PUBLISHED", "HEADLINE", "reproduction_table", "stored_rows", "zoo_table",
            "evaluate_model", "format_table", "COLUMNS"]
 
 COLUMNS = ("clean", "linf", "l1", "l2", "rt", "union_lp", "union_all")
@@ -111,6 +111,15 @@ def stored_rows(models=None) -> list[dict]:
         if path.exists():
             rows.append({"model": name, **json.loads(path.read_text())})
     return rows
+
+
+def zoo_table(measure: bool = False, models=None, n: int = 1000, strength: str = "strong",
+              **kwargs) -> str:
+    """The reproduction table as markdown, for notebooks: the stored measurements by default,
+    or measured now with ``measure=True`` (minutes per model on a CPU)."""
+    rows = (reproduction_table(models, n=n, strength=strength, **kwargs) if measure
+            else stored_rows(models))
+    return format_table(rows)
 
 
 def _pct(v) -> str:
