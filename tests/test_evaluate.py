@@ -203,7 +203,10 @@ def test_presets_match_the_paper():
     assert set(fast) == {"linf", "l1", "l2", "rt"}
     assert fast["linf"][0].threat == Linf(0.3) and fast["l1"][0].steps == 50
     strong = presets.attacks("mnist", "strong", include=["linf"])
-    assert list(strong) == ["linf"] and strong["linf"][0].restarts == 3
+    assert list(strong) == ["linf"]
+    kinds = [type(a).__name__ for a in strong["linf"]]
+    assert kinds == ["APGD", "PGD", "Square"], kinds  # gradient-free attack included
+    assert strong["linf"][1].restarts == 3
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
                 lambda: presets.threats("imagenet")):
