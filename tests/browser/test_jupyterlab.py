@@ -137,8 +137,9 @@ def _shots() -> Path:
     return out
 
 
-PROMPTS_JS = """() => Array.from(document.querySelectorAll(
-    '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent.trim())"""
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the open tab
+PROMPTS_JS = f"""() => Array.from(document.querySelectorAll(
+    '{PANEL} .jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent.trim())"""
 
 
 def _kernel_state(lab, name: str) -> str | None:
@@ -164,8 +165,8 @@ def _wait_for_kernel(page, lab, name: str, timeout: float = 120) -> None:
 
 
 def _open_and_run_all(page, lab, name: str) -> None:
-    page.goto(f"{lab['base']}/lab/tree/{name}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    page.goto(f"{lab['base']}/lab/tree/{name}?reset")  # ?reset: no tabs restored
+    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell")
     _wait_for_kernel(page, lab, name)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
@@ -175,7 +176,7 @@ def _open_and_run_all(page, lab, name: str) -> None:
         done = prompts and all(p.startswith("[") and p[1:-2].isdigit() for p in prompts)
         if done:
             break
-        errors = page.locator(".jp-OutputArea-output[data-mime-type="
+        errors = page.locator(f"{PANEL} .jp-OutputArea-output[data-mime-type="
                               "'application/vnd.jupyter.stderr']", has_text="Traceback")
         if errors.count():
             break  # a cell failed: Run All stops there; the checks below report it
@@ -188,17 +189,17 @@ def _open_and_run_all(page, lab, name: str) -> None:
 
 def _check_page(page, lab, name: str) -> None:
     page.screenshot(path=str(_shots() / f"{name}.png"), full_page=True)
-    tracebacks = page.locator(".jp-OutputArea-output", has_text="Traceback")
+    tracebacks = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Traceback")
     assert tracebacks.count() == 0, f"{name}: a cell shows an error:\n" + \
         tracebacks.first.inner_text()[:2000]
     prompts = page.evaluate(PROMPTS_JS)
     not_run = [i for i, p in enumerate(prompts) if not p[1:-2].isdigit()]
     assert not not_run, f"{name}: code cells {not_run} did not run: {prompts}"
-    body = "\n".join(page.locator(".jp-NotebookPanel .jp-OutputArea").all_inner_texts())
+    body = "\n".join(page.locator(f"{PANEL} .jp-OutputArea").all_inner_texts())
     assert "Error displaying widget" not in body, f"{name}: a widget failed to render"
     assert "Loading widget..." not in body, f"{name}: a widget never loaded"
     # save, then read what the kernel produced from disk: no error outputs
-    page.locator(".jp-NotebookPanel .jp-Notebook").first.click()
+    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").last.click()
     page.keyboard.press("Control+s")
     path = lab["work"] / name
     deadline = time.time() + 30
@@ -217,8 +218,7 @@ def _check_page(page, lab, name: str) -> None:
 def test_notebook_runs_in_jupyterlab(page, lab, name):
     _open_and_run_all(page, lab, name)
     _check_page(page, lab, name)
-    widgets = page.locator(".jp-NotebookPanel .jupyter-widgets.widget-slider, "
-                           ".jp-NotebookPanel .widget-slider")
+    widgets = page.locator(f"{PANEL} .widget-slider")
     assert widgets.count() > 0, f"{name}: no slider widget rendered"
     if name.startswith("01_"):
         _drag_eps_slider(page, name)
@@ -226,7 +226,7 @@ def test_notebook_runs_in_jupyterlab(page, lab, name):
 
 def _drag_eps_slider(page, name: str) -> None:
     """Drag the explorer's eps slider near 0: the kernel must redraw the picture and caption."""
-    explorer = page.locator(".jp-OutputArea-output .widget-vbox",
+    explorer = page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox",
                             has=page.locator(".advlab-caption")).last
     caption = explorer.locator(".advlab-caption")
     image = explorer.locator("img").first
