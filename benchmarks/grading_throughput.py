@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exercise", default="ex1")
     p.add_argument("--students", type=int, default=50)
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--cell-timeout", type=float, default=10.0)
+    p.add_argument("--cell-timeout", type=float, default=20.0)
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = p.parse_args(argv)
 

@@ -34,7 +34,7 @@ def _cpu_seconds(pid) -> float | None:
     return round(ticks / os.sysconf("SC_CLK_TCK"), 1)
 
 
-def run_notebook(path: Path, fast: bool, timeout: int = 900) -> dict:
+def run_notebook(path: Path, fast: bool, timeout: int = 900, save: Path | None = None) -> dict:
     """Execute ``path`` in a fresh python3 kernel; wall time in total and per code cell."""
     import nbformat
     from nbclient import NotebookClient
@@ -71,6 +71,9 @@ def run_notebook(path: Path, fast: bool, timeout: int = 900) -> dict:
         else:
             os.environ["ADVLAB_FAST"] = env_fast
     wall = time.perf_counter() - t0
+    if save is not None:  # the executed notebook, outputs and all, to look at
+        save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, save / path.name)
     return {"notebook": path.name, "seconds": round(wall, 1), "error": error,
             "kernel_cpu_seconds": cpu.get("seconds"),
             "cells": [{"index": i, "seconds": round(s, 2), "first_line": f} for i, s, f in cells]}
@@ -83,11 +86,12 @@ def main(argv=None) -> int:
     ap.add_argument("--fast", action="store_true", help="ADVLAB_FAST=1 (CI's sizes)")
     ap.add_argument("--cells", action="store_true", help="print the five slowest cells of each")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "notebook_times.json")
+    ap.add_argument("--save", type=Path, help="also write the executed notebooks to this folder")
     args = ap.parse_args(argv)
     paths = args.notebooks or sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     rows = []
     for path in paths:
-        row = run_notebook(path.resolve(), args.fast)
+        row = run_notebook(path.resolve(), args.fast, save=args.save)
         rows.append(row)
         ok = row["error"] is None and row["seconds"] <= PER_NOTEBOOK_S
         print(f"{row['notebook']:<34} {row['seconds']:7.1f} s  "

@@ -27,7 +27,8 @@ from .nbtools import (
 )
 
 NB = "ex1_fgsm_pgd.ipynb"
-LIMITS = Limits(cell_timeout=6, submission_timeout=120, call_timeout=3, memory_mb=1536)
+# a cell gets 20 s: the setup cell trains a tiny net, which takes a few seconds on a busy machine
+LIMITS = Limits(cell_timeout=20, submission_timeout=240, call_timeout=5, memory_mb=1536)
 FULL, FGSM, TARGETED, PGD = 10.0, 3.0, 3.0, 4.0
 
 MONKEYPATCH = """
