@@ -214,14 +214,26 @@ def _check_page(page, lab, name: str) -> None:
     assert not errors, f"{name}: saved error output {errors[0].get('ename')}"
 
 
+def _shut_down_kernels(lab) -> None:
+    """Stop the notebooks' kernels through the server's API (each test starts its own)."""
+    with urllib.request.urlopen(f"{lab['base']}/api/sessions", timeout=10) as r:
+        sessions = json.loads(r.read())
+    for s in sessions:
+        req = urllib.request.Request(f"{lab['base']}/api/sessions/{s['id']}", method="DELETE")
+        urllib.request.urlopen(req, timeout=30).close()
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_jupyterlab(page, lab, name):
-    _open_and_run_all(page, lab, name)
-    _check_page(page, lab, name)
-    widgets = page.locator(f"{PANEL} .widget-slider")
-    assert widgets.count() > 0, f"{name}: no slider widget rendered"
-    if name.startswith("01_"):
-        _drag_eps_slider(page, name)
+    try:
+        _open_and_run_all(page, lab, name)
+        _check_page(page, lab, name)
+        widgets = page.locator(f"{PANEL} .widget-slider")
+        assert widgets.count() > 0, f"{name}: no slider widget rendered"
+        if name.startswith("01_"):
+            _drag_eps_slider(page, name)
+    finally:
+        _shut_down_kernels(lab)
 
 
 def _drag_eps_slider(page, name: str) -> None:
