@@ -360,7 +360,7 @@ class Affine(ThreatModel):
         pa, pb = self.parts
         if self.spatial or t % 2 == 1:
             return da, pb.step(db, grad, sb, self._base(x, da), t)
-        return pa.step(da, grad, sa, x, t), db
+        return pa.step(da, grad, sa, x + db, t), db  # x + db: the box as the full input sees it
 
     def project(self, delta, x):
         da, db = delta
