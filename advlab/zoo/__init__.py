@@ -90,6 +90,11 @@ REGISTRY: dict[str, ZooEntry] = {
             "a87a9a0b6e3b535b6cf66751cce768c747a56fa37853d5a8f9d6555343b95722",
             description="standard training",
         ),
+        ZooEntry(
+            "mnist-linf",
+            "c75bd6bd9abe6e321838233f25e21a4ac1cc17b642b190c449cb4ad4f61ee961",
+            description="l_inf adversarial training (eps 0.3)",
+        ),
     ]
 }
 # --- end of registry ---
