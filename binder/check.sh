@@ -27,11 +27,15 @@ req="$tmp/repo/binder/requirements.txt"
 index=$(sed -n 's/^--extra-index-url //p' "$req")
 if ! python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)" \
      "$index" >/dev/null 2>&1; then
-  # A machine that reaches only PyPI: the same pins, with torch's CPU wheel from PyPI or a
-  # local wheel folder (PIP_FIND_LINKS) instead of the PyTorch index.
-  echo "binder check: $index is unreachable here; installing the same pins without it"
-  grep -v '^--extra-index-url' "$req" > "$tmp/requirements.txt"
+  # A machine that reaches only PyPI: the +cpu builds of torch and torchvision live only on the
+  # PyTorch index, so take the same versions as PyPI builds them (with CUDA libraries, unused
+  # on a CPU); every other pin stays exactly as it is.
+  echo "binder check: $index is unreachable here; same pins, torch and torchvision from PyPI"
+  grep -v '^--extra-index-url' "$req" | sed -E 's/^(torch|torchvision)==([^+]+)\+cpu$/\1==\2/' \
+    > "$tmp/requirements.txt"
   req="$tmp/requirements.txt"
+  export PIP_FIND_LINKS=""  # no local +cpu wheel: the two must be builds of the same kind
+  export ADVLAB_BINDER_CPU_BUILDS=0
 fi
 python -m pip install -q -r "$req" 2>"$tmp/pip.log" \
   || { grep -v "WARNING: Location" "$tmp/pip.log" | tail -n 30 >&2; exit 1; }
@@ -41,6 +45,7 @@ echo "binder check: binder/postBuild"
 
 echo "binder check: versions"
 python - "$tmp/repo/binder/requirements.txt" <<'PY'
+import os
 import sys
 from importlib.metadata import version
 
@@ -48,9 +53,11 @@ import torch
 
 pins = dict(line.strip().split("==", 1) for line in open(sys.argv[1])
             if "==" in line and not line.startswith("#"))
+cpu_builds = os.environ.get("ADVLAB_BINDER_CPU_BUILDS", "1") == "1"
 for name in ("torch", "torchvision", "jupyterlab", "ipywidgets", "numpy"):
-    assert version(name) == pins[name], (name, version(name), pins[name])
-assert not torch.cuda.is_available() and "+cpu" in torch.__version__, torch.__version__
+    want = pins[name] if cpu_builds else pins[name].split("+")[0]
+    assert version(name) == want, (name, version(name), want)
+assert "+cpu" in torch.__version__ or not cpu_builds, torch.__version__
 print(f"  torch {torch.__version__}, jupyterlab {version('jupyterlab')}, "
       f"ipywidgets {version('ipywidgets')}, advlab {version('advlab')}: as pinned")
 PY

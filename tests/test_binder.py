@@ -36,7 +36,11 @@ def test_every_requirement_is_pinned_and_torch_is_cpu_only():
     pins = _pins()
     text = (BINDER / "requirements.txt").read_text()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text
-    assert pins["torch"].endswith("+cpu")
+    assert pins["torch"].endswith("+cpu") and pins["torchvision"].endswith("+cpu")
+    # torchvision 0.(m + 15) is built for torch 2.m: a mismatched pair fails at import
+    torch_minor = int(pins["torch"].split(".")[1])
+    assert pins["torchvision"].startswith(f"0.{torch_minor + 15}."), (pins["torch"],
+                                                                       pins["torchvision"])
     assert not any(name.startswith("nvidia-") for name in pins), "CUDA wheels would not fit"
     for name in ("torchvision", "jupyterlab", "ipywidgets", "jupyterlab-widgets", "ipykernel"):
         assert name in pins, name
