@@ -31,10 +31,10 @@ if ! python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], 
   # PyTorch index, so take the same versions as PyPI builds them (with CUDA libraries, unused
   # on a CPU); every other pin stays exactly as it is.
   echo "binder check: $index is unreachable here; same pins, torch and torchvision from PyPI"
-  grep -v '^--extra-index-url' "$req" | sed -E 's/^(torch|torchvision)==([^+]+)\+cpu$/\1==\2/' \
+  # ("===": exactly that version, so a local +cpu wheel cannot pair with a CUDA torchvision)
+  grep -v '^--extra-index-url' "$req" | sed -E 's/^(torch|torchvision)==([^+]+)\+cpu$/\1===\2/' \
     > "$tmp/requirements.txt"
   req="$tmp/requirements.txt"
-  export PIP_FIND_LINKS=""  # no local +cpu wheel: the two must be builds of the same kind
   export ADVLAB_BINDER_CPU_BUILDS=0
 fi
 python -m pip install -q -r "$req" 2>"$tmp/pip.log" \
