@@ -139,6 +139,12 @@ def format_table(rows: list[dict], published: bool = True) -> str:
         lines.append("")
         lines.append(f"{names}: measured on the first {how[0]} MNIST test images with the "
                      f"\"{how[1]}\" attacks of advlab.presets.")
+    weak = [r["model"] for r in rows if r["strength"] != "strong"]
+    if weak:
+        lines += ["", f"**Not the trusted evaluation** for {', '.join(weak)}: PGD alone "
+                  "(no APGD, no gradient-free attack) gives upper bounds, and gradient masking "
+                  "can inflate them a lot (an l_inf-trained model's l_1 and l_2 numbers above "
+                  "all; see its model card). Re-measure with `--strength strong`."]
     if published:
         lines += ["", "Published, for reference (not measured here):", "",
                   "| zoo counterpart | published model | clean | l_inf | l_1 | l_2 | RT | "
