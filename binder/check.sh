@@ -37,8 +37,10 @@ if ! python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], 
   req="$tmp/requirements.txt"
   export ADVLAB_BINDER_CPU_BUILDS=0
 fi
+# (one retry: a large download can break off)
 python -m pip install -q -r "$req" 2>"$tmp/pip.log" \
-  || { grep -v "WARNING: Location" "$tmp/pip.log" | tail -n 30 >&2; exit 1; }
+  || python -m pip install -q -r "$req" 2>"$tmp/pip.log" \
+  || { grep -v "WARNING: Location" "$tmp/pip.log" | tail -n 30 >&2; echo "pip failed" >&2; exit 1; }
 
 echo "binder check: binder/postBuild"
 (cd "$tmp/repo" && bash binder/postBuild)
