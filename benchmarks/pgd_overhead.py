@@ -4,7 +4,7 @@ ratio = time(PGD with K steps) / (K x time(one forward + backward with respect t
 same model, batch and threads, measured in one run with the two interleaved (the machine is
 noisy, so only the ratio is meaningful). Target: <= 1.03 for the Madry CNN at batch 256 on a CPU.
 
-    python benchmarks/pgd_overhead.py [--batch 256] [--steps 20] [--repeats 5] [--device cpu]
+    python benchmarks/pgd_overhead.py [--batch 256] [--steps 20] [--repeats 5] [--models madry-cnn]
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--models", default="madry-cnn,compact-cnn")
     args = ap.parse_args()
     device = pick_device(args.device)
     gen = torch.Generator().manual_seed(0)
@@ -69,7 +70,10 @@ def main() -> None:
     print(f"device {device}, batch {args.batch}, PGD-{args.steps}, threads "
           f"{torch.get_num_threads()}, median (min) of {args.repeats} interleaved repeats")
     print(f"{'model':<12}{'layout':<15}{'threat':<8}{'ratio':>8}")
+    chosen = args.models.split(",")
     for name, cls in [("madry-cnn", MadryCNN), ("compact-cnn", CompactCNN)]:
+        if name not in chosen:
+            continue
         for layout in (torch.contiguous_format, torch.channels_last):
             model = cls().to(device).eval().to(memory_format=layout)
             xs = x.contiguous(memory_format=layout)
