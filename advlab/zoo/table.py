@@ -110,6 +110,10 @@ def stored_rows(models=None) -> list[dict]:
         path = HERE / "results" / f"{name}.json"
         if path.exists():
             rows.append({"model": name, **json.loads(path.read_text())})
+        for extra in sorted((HERE / "results").glob(f"{name}.*.json")):
+            if ".shard-" not in extra.name:
+                r = json.loads(extra.read_text())
+                rows.append({**r, "model": f"{name} ({r['strength']}, first {r['n']})"})
     return rows
 
 
@@ -139,7 +143,7 @@ def format_table(rows: list[dict], published: bool = True) -> str:
         lines.append("")
         lines.append(f"{names}: measured on the first {how[0]} MNIST test images with the "
                      f"\"{how[1]}\" attacks of advlab.presets.")
-    weak = [r["model"] for r in rows if r["strength"] != "strong"]
+    weak = [r["model"] for r in rows if r["strength"] != "strong" and "(" not in r["model"]]
     if weak:
         lines += ["", f"**Not the trusted evaluation** for {', '.join(weak)}: PGD alone "
                   "(no APGD, no gradient-free attack) gives upper bounds, and gradient masking "
