@@ -95,6 +95,11 @@ REGISTRY: dict[str, ZooEntry] = {
             "c75bd6bd9abe6e321838233f25e21a4ac1cc17b642b190c449cb4ad4f61ee961",
             description="l_inf adversarial training (eps 0.3)",
         ),
+        ZooEntry(
+            "mnist-max",
+            "f8a360a7a55e29fc7bbae9c5e8d66d6712740292efe55aedb414d32574e79f18",
+            description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
+        ),
     ]
 }
 # --- end of registry ---
