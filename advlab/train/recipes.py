@@ -94,15 +94,15 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mnist-linf-pgd", "single", (_LINF,), epochs=8),
         Recipe("mnist-l1", "single", (_L1,), epochs=6),
         Recipe("mnist-l2", "single", (_L2,), epochs=6),
-        Recipe("mnist-rt", "single", (_RT,), epochs=6),
+        Recipe("mnist-rt", "single", (_RT,), epochs=3),
         Recipe("mnist-max", "max", (_LINF, _L1, _L2), epochs=3),
-        Recipe("mnist-avg", "avg", (_LINF, _L1, _L2), epochs=4),
+        Recipe("mnist-avg", "avg", (_LINF, _L1, _L2), epochs=2),
         Recipe("mnist-msd", "msd", (AttackSpec("linf", step_size=0.06),
                                     AttackSpec("l1", step_size=2.0),
                                     AttackSpec("l2", step_size=0.4)), msd_steps=10, epochs=4),
         Recipe("mnist-eat", "eat", (_LINF, _L1, _L2), epochs=6),
-        Recipe("mnist-linf-rt-max", "max", (_LINF, _RT), epochs=5),
-        Recipe("mnist-linf-rt-avg", "avg", (_LINF, _RT), epochs=5),
+        Recipe("mnist-linf-rt-max", "max", (_LINF, _RT), epochs=2),
+        Recipe("mnist-linf-rt-avg", "avg", (_LINF, _RT), epochs=2),
     ]
 }
 
