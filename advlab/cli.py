@@ -25,21 +25,23 @@ def _exists(module: str) -> bool:
         return False
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The parser with the subcommands of ``modules`` (each has ``register(subparsers)``)."""
     parser = argparse.ArgumentParser(
         prog="advlab",
         description="Adversarial robustness to multiple perturbations: attacks, training, "
         "evaluation and the course's tools.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         if _exists(name):
             importlib.import_module(name).register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, modules=COMMAND_MODULES) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the exit code (2: no command)."""
+    parser = build_parser(modules)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

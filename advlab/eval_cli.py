@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     src.add_argument("--checkpoint", metavar="FILE", help="a .safetensors state dict")
     p.add_argument("--arch", default="compact-cnn", help="architecture of --checkpoint")
     p.add_argument("--n", type=int, default=500, help="first N test images (default 500)")
-    p.add_argument("--strength", default="fast", choices=["fast", "standard", "strong"],
+    p.add_argument("--strength", default="fast", choices=["fast", "standard", "lite", "strong"],
                    help="attack strength (default fast; 'strong' is the trusted evaluation)")
     p.add_argument("--threats", default=None,
                    help="comma-separated subset of linf,l1,l2,rt (default all)")

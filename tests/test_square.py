@@ -111,5 +111,19 @@ def test_trusted_preset_includes_gradient_free_and_l1_apgd():
     assert trusted_queries(presets.trusted_attacks("cifar10", queries=5000)) == {5000}
 
 
+def test_lite_preset_is_a_smaller_strong_one():
+    """Notebooks measure live with "lite": same attack kinds as "strong", fewer steps/queries."""
+    from advlab import presets
+    from advlab.attacks import APGD
+
+    lite, strong = presets.attacks("mnist", "lite"), presets.attacks("mnist", "strong")
+    assert lite.keys() == strong.keys()
+    for name in ("linf", "l2", "l1"):
+        assert [type(a) for a in lite[name]] == [type(a) for a in strong[name]], name
+        assert any(isinstance(a, APGD) for a in lite[name])
+        assert 0 < trusted_queries({name: lite[name]}).pop() < trusted_queries(
+            {name: strong[name]}).pop()
+
+
 def trusted_queries(stacks):
     return {a.queries for s in stacks.values() for a in s if isinstance(a, Square)}

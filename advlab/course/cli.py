@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -46,36 +45,29 @@ def _add_list(csub) -> None:
     p.set_defaults(func=cmd_list)
 
 
-def _add_gradescope(csub) -> None:
-    p = csub.add_parser("gradescope", help="build a Gradescope autograder zip for an exercise")
+def _add_packager(csub, name, help, func, out, out_help, pin, pin_help) -> None:
+    """A subcommand that packages one exercise: EXERCISE, -o/--out, --pin."""
+    p = csub.add_parser(name, help=help)
     p.add_argument("exercise")
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=None,
-        help="folder to write (default: autograder-EXERCISE); a .zip is made beside it",
+    p.add_argument("-o", "--out", type=Path, default=out, help=out_help)
+    p.add_argument("--pin", default=pin, help=pin_help)
+    p.set_defaults(func=func)
+
+
+def _add_gradescope(csub) -> None:
+    _add_packager(
+        csub, "gradescope", "build a Gradescope autograder zip for an exercise", cmd_gradescope,
+        None, "folder to write (default: autograder-EXERCISE); a .zip is made beside it",
+        None, "pip requirement for advlab (default: bundle this advlab's source)",
     )
-    p.add_argument(
-        "--pin",
-        default=None,
-        help="pip requirement for advlab (default: bundle this advlab's source)",
-    )
-    p.set_defaults(func=cmd_gradescope)
 
 
 def _add_classroom(csub) -> None:
-    p = csub.add_parser("classroom", help="write GitHub Classroom autograding files")
-    p.add_argument("exercise")
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=Path("."),
-        help="the student template repository (default: here)",
+    _add_packager(
+        csub, "classroom", "write GitHub Classroom autograding files", cmd_classroom,
+        Path("."), "the student template repository (default: here)",
+        "advlab", "pip requirement for advlab in the workflow",
     )
-    p.add_argument("--pin", default="advlab", help="pip requirement for advlab in the workflow")
-    p.set_defaults(func=cmd_classroom)
 
 
 def _add_grade(subparsers) -> None:
@@ -241,22 +233,11 @@ def _print_progress(res) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser with the same subcommands (for ``python -m advlab.course.cli``)."""
-    parser = argparse.ArgumentParser(prog="advlab", description=__doc__)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    register(sub)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run a course command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return EXIT_USAGE
-    return int(args.func(args) or 0)
+    """Run a course command (``course ...`` or ``grade ...``); returns the exit code."""
+    from ..cli import main as cli_main
+
+    return cli_main(argv, modules=["advlab.course.cli"])
 
 
 if __name__ == "__main__":
