@@ -96,6 +96,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="l_inf adversarial training (eps 0.3)",
         ),
         ZooEntry(
+            "mnist-rt",
+            "43249beecf5ce7eff94f6a669b263beb68aa5a8fe752f55926f42fac65482c4a",
+            description="rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
+        ),
+        ZooEntry(
             "mnist-max",
             "f8a360a7a55e29fc7bbae9c5e8d66d6712740292efe55aedb414d32574e79f18",
             description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",

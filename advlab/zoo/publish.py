@@ -35,6 +35,13 @@ TRAINING_NOTES: dict[str, list[str]] = {
                    "advlab.train --recipe mnist-linf --threads 1` (gloo, 2 processes x 1 thread); "
                    "a single-process run draws other random starts (same recipe, other weights)"],
 }
+# Session-2 runs: same DDP set-up; the machine also ran notebook and test jobs (load ~3-5).
+_DDP2 = ("data-parallel: `torchrun --standalone --nproc_per_node=2 -m advlab.train --recipe {} "
+         "--threads 1` (gloo, 2 processes x 1 thread) on a 2-core CPU that also ran other jobs "
+         "(load average 3-5), so the time is an upper bound")
+for _name in ("mnist-rt", "mnist-linf-rt-max", "mnist-avg", "mnist-l1", "mnist-linf-rt-avg",
+              "mnist-l2", "mnist-msd"):
+    TRAINING_NOTES[_name] = [_DDP2.format(_name)]
 _BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
 _END = "# --- end of registry ---"
 
