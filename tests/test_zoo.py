@@ -128,6 +128,7 @@ def test_published_numbers_are_the_cited_ones():
     assert PUBLISHED["mnist-max"].values["union_lp"] == 42.1
     assert PUBLISHED["mnist-avg"].values["union_lp"] == 34.9
     assert PUBLISHED["mnist-linf"].values["l1"] == 4.2
+    assert PUBLISHED["mnist-l1"].values["l1"] == 70.0 and PUBLISHED["mnist-l2"].values["l2"] == 69.2
     assert HEADLINE.values["union_lp"] == 50.0
     assert all("robust_union" in p.source for p in PUBLISHED.values())
 

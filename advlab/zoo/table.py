@@ -44,6 +44,10 @@ class Published:
 PUBLISHED: dict[str, Published] = {
     "mnist-linf": Published("P_inf (Maini et al.)", MAINI,
                             {"clean": 99.1, "linf": 90.3, "l2": 13.6, "l1": 4.2, "union_lp": 3.7}),
+    "mnist-l1": Published("P_1 (Maini et al.)", MAINI,
+                          {"clean": 99.3, "linf": 0.0, "l2": 38.5, "l1": 70.0, "union_lp": 0.0}),
+    "mnist-l2": Published("P_2 (Maini et al.)", MAINI,
+                          {"clean": 99.2, "linf": 0.4, "l2": 69.2, "l1": 43.4, "union_lp": 0.4}),
     "mnist-max": Published("worst-case PGD (Maini et al.)", MAINI,
                            {"clean": 98.6, "linf": 51.0, "l2": 61.9, "l1": 52.6, "union_lp": 42.1}),
     "mnist-avg": Published("PGD augmentation (Maini et al.)", MAINI,
