@@ -105,6 +105,11 @@ REGISTRY: dict[str, ZooEntry] = {
             "f8a360a7a55e29fc7bbae9c5e8d66d6712740292efe55aedb414d32574e79f18",
             description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
         ),
+        ZooEntry(
+            "mnist-linf-rt-max",
+            "cfa77532acffd8d47978d4a79ef5365a8ba90156a33d5b9c8ab86106beccb9fa",
+            description="max over l_inf and rotation-translation",
+        ),
     ]
 }
 # --- end of registry ---
