@@ -76,6 +76,7 @@ PLANNED: dict[str, str] = {
     "mnist-avg": "avg over l_inf, l_1, l_2 (train on all three attacks' outputs)",
     "mnist-max": "max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
     "mnist-msd": "multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
+    "mnist-eat": "E-AT style over l_inf, l_1, l_2: one threat per batch (Croce & Hein 2022)",
     "mnist-linf-rt-avg": "avg over l_inf and rotation-translation",
     "mnist-linf-rt-max": "max over l_inf and rotation-translation",
 }
