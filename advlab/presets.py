@@ -56,18 +56,23 @@ def threats(dataset: str = "mnist") -> dict[str, ThreatModel]:
     return out
 
 
-def attacks(dataset: str = "mnist", strength: str = "standard", include=None) -> dict[str, list]:
+def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
+            scale: float = 1.0) -> dict[str, list]:
     """Threat name -> list of attacks for ``evaluate_union``.
 
     ``include``: the threat names to keep (default all of ``threats(dataset)``).
+    ``scale``: every budget times this factor (> 0), e.g. 0.5 for half the paper's budgets.
     """
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; choose one of {sorted(STRENGTHS)}")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0 (a factor on every budget), got {scale}")
     s = STRENGTHS[strength]
     out = {}
     for name, threat in threats(dataset).items():
         if include is not None and name not in include:
             continue
+        threat = threat if scale == 1.0 else threat.scaled(scale)
         if name == "rt":
             n_rot, n_trans = s["rt_grid"]
             rt = RotationTranslation(threat.max_rot, threat.max_trans, n_rot, n_trans)

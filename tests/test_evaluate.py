@@ -219,3 +219,17 @@ def test_preset_attacks_run_in_the_evaluator(standard_model, data):
     attacks = presets.attacks("mnist", "fast", include=["linf", "rt"])
     res = evaluate_union(standard_model, (x, y), attacks, progress=False)
     assert res.accuracy("linf") <= 0.2 and res.union_accuracy <= res.accuracy("rt")
+
+
+def test_preset_attacks_scale_every_budget():
+    from advlab import presets
+
+    half = presets.attacks("mnist", "lite", scale=0.5)
+    full = presets.attacks("mnist", "lite")
+    for name in ("linf", "l1", "l2"):
+        for a, b in zip(half[name], full[name], strict=True):
+            assert a.threat.eps == pytest.approx(0.5 * b.threat.eps), name
+    rt = half["rt"][0].keywords["threat"]
+    assert (rt.max_rot, rt.max_trans) == (15.0, 1.5)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        presets.attacks("mnist", "fast", scale=0.0)
