@@ -199,6 +199,13 @@ def diagnose(
         def accuracy(correct: torch.Tensor) -> float:
             return correct.sum().item() / n
 
+        def survives(atk, th=threat) -> torch.Tensor:
+            """(n,) bool: clean-correct and still correct under ``atk`` (checked against th)."""
+            ok = torch.zeros(n, dtype=torch.bool, device=x.device)
+            if idx.numel():
+                ok[idx] = _correct_under(model, xc, yc, atk, th)
+            return ok
+
         # 1. logits, not probabilities
         sums = out1.sum(1)
         probs = bool((out1 >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-3)
@@ -226,9 +233,7 @@ def diagnose(
                   "(advlab.masking.bpda) or a gradient-free attack"))
 
         # the attack under test
-        robust = torch.zeros(n, dtype=torch.bool, device=x.device)
-        if idx.numel():
-            robust[idx] = _correct_under(model, xc, yc, attack, threat)
+        robust = survives(attack)
         acc["attack"] = accuracy(robust)
         alive = robust.nonzero().squeeze(1)
 
@@ -237,9 +242,7 @@ def diagnose(
             one = lambda m, a, b: fgsm(m, a, b, threat.eps)  # noqa: E731
         else:
             one = PGD(threat, steps=1, step_size=threat.eps, random_start=False)
-        single = torch.zeros(n, dtype=torch.bool, device=x.device)
-        if idx.numel():
-            single[idx] = _correct_under(model, xc, yc, one, threat)
+        single = survives(one)
         acc["single-step"] = accuracy(single)
         add(Check("single-step", acc["single-step"] >= acc["attack"] - tol,
                   f"one-step attack {_pct(acc['single-step'])} vs iterative "
@@ -270,9 +273,7 @@ def diagnose(
                   "the attack had not converged: use more steps/restarts (or APGD)"))
 
         # 7. gradient-free attack
-        free = torch.zeros(n, dtype=torch.bool, device=x.device)
-        if idx.numel():
-            free[idx] = _correct_under(model, xc, yc, gradient_free, threat)
+        free = survives(gradient_free)
         acc["gradient-free"] = accuracy(free)
         add(Check("gradient-free", acc["gradient-free"] >= acc["attack"] - tol,
                   f"gradient-free {_pct(acc['gradient-free'])} vs gradient attack "
@@ -286,10 +287,7 @@ def diagnose(
         budgets = [f * threat.eps for f in eps_factors if f * threat.eps < full] + [full]
         for e in budgets:
             big = replace(threat, eps=e)
-            ok = torch.zeros(n, dtype=torch.bool, device=x.device)
-            if idx.numel():
-                ok[idx] = _correct_under(model, xc, yc, PGD(big, steps=steps0), big)
-            curve.append((e, accuracy(ok)))
+            curve.append((e, accuracy(survives(PGD(big, steps=steps0), big))))
         last = curve[-1][1]
         add(Check("unbounded", last <= tol,
                   "accuracy vs eps: " + ", ".join(f"{e:.3g}: {_pct(a)}" for e, a in curve),
