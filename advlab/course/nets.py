@@ -91,17 +91,12 @@ def train_plain(
     seed: int = 0,
 ) -> nn.Module:
     """Plain (non-adversarial) SGD training, deterministic given ``seed``; returns ``model``."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    from ..train.basic import fit
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+    return fit(model, x, y, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=sgd)
 
 
 @functools.lru_cache(maxsize=4)

@@ -20,15 +20,19 @@ def fit(
     lr: float = 1e-3,
     attack: Callable | None = None,
     seed: int = 0,
+    optimizer: Callable | None = None,
 ) -> nn.Module:
     """Train ``model`` with Adam on (x, y) tensors (x (N, C, H, W) in [0, 1], y (N,) int64).
+
+    ``optimizer``: a function ``parameters -> torch.optim.Optimizer`` instead of Adam(lr).
 
     With ``attack`` (a callable ``attack(model, x, y)`` returning an ``AttackResult``, e.g.
     ``PGD(Linf(0.3), steps=10)``), each batch is replaced by its adversarial version (Madry et al.).
     Shuffling uses a local generator seeded with ``seed``; the global RNG is left alone.
     """
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = model.parameters()
+    opt = optimizer(params) if optimizer is not None else torch.optim.Adam(params, lr=lr)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(x.shape[0], generator=gen).to(x.device)
