@@ -168,11 +168,13 @@ class KernelRun:
         self._client = client
 
     def run(
-        self, source: str, timeout: float | None = None, index: int = -1, deadline: bool = True
+        self, source: str, timeout: float | None = None, index: int = -1, deadline: bool = True,
+        forget: bool = True,
     ) -> CellLog:
         """Execute ``source``; return its status. After 'timeout'/'dead' the kernel is gone.
 
-        With ``deadline`` the cell also stops at the submission's overall deadline.
+        With ``deadline`` the cell also stops at the submission's overall deadline. With
+        ``forget``, a failed cell's traceback is dropped in the kernel afterwards.
         """
         if self._client is None:
             self.start()
@@ -195,8 +197,20 @@ class KernelRun:
             self._client and self._client.nb.cells.clear()
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if errors:
+            if forget:
+                self._forget_traceback()
             return CellLog(index, "error", f"{errors[0].get('ename')}: {errors[0].get('evalue')}")
         return CellLog(index, "ok")
+
+    def _forget_traceback(self) -> None:
+        """Drop the traceback IPython keeps after a failed cell, and the frames it holds.
+
+        Otherwise a memory hog's list (a local of the frame that raised MemoryError) stays
+        allocated, and the checks that run after it fail for want of memory.
+        """
+        log = self.run(_FORGET_TRACEBACK, timeout=10, deadline=False, forget=False)
+        if log.status in ("timeout", "dead"):
+            self.close()
 
     def alive(self) -> bool:
         """Whether a kernel is running."""
@@ -219,6 +233,22 @@ class KernelRun:
                 run_sync(client.km.shutdown_kernel)(now=True)
         except Exception:
             pass
+
+
+# Run after a failed cell (its own failure is ignored: the student's code may have broken IPython).
+_FORGET_TRACEBACK = """
+try:
+    import gc as _advlab_gc, sys as _advlab_sys
+    for _advlab_name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        setattr(_advlab_sys, _advlab_name, None)
+    get_ipython().InteractiveTB.tb = None
+    get_ipython().last_execution_result = None  # holds the failed cell's exception
+    del _advlab_sys, _advlab_name
+    _advlab_gc.collect()
+    del _advlab_gc
+except BaseException:
+    pass
+"""
 
 
 def run_cells(run: KernelRun, preamble: str, cells: list[str], max_restarts: int = 4) -> None:
