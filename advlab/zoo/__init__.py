@@ -102,6 +102,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
         ),
         ZooEntry(
+            "mnist-avg",
+            "3570007e377ef5d77d1c921b980f7626892b8b9c32d60d397fdd67aa4cdd19be",
+            description="avg over l_inf, l_1, l_2 (train on all three attacks' outputs)",
+        ),
+        ZooEntry(
             "mnist-max",
             "f8a360a7a55e29fc7bbae9c5e8d66d6712740292efe55aedb414d32574e79f18",
             description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
