@@ -97,6 +97,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="l_inf adversarial training (eps 0.3)",
         ),
         ZooEntry(
+            "mnist-l1",
+            "ab0dbc39360474e483dfeb8d7da5757cbf5c7dea4624adcafc5a16260153ff57",
+            description="l_1 adversarial training (eps 10, SLIDE)",
+        ),
+        ZooEntry(
             "mnist-rt",
             "43249beecf5ce7eff94f6a669b263beb68aa5a8fe752f55926f42fac65482c4a",
             description="rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
