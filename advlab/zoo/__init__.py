@@ -117,6 +117,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
         ),
         ZooEntry(
+            "mnist-linf-rt-avg",
+            "09337b8cac93d94a34ad5fa3d049fb59b55accf4bb06496569388b6696a03af6",
+            description="avg over l_inf and rotation-translation",
+        ),
+        ZooEntry(
             "mnist-linf-rt-max",
             "cfa77532acffd8d47978d4a79ef5365a8ba90156a33d5b9c8ab86106beccb9fa",
             description="max over l_inf and rotation-translation",
