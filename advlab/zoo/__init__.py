@@ -102,6 +102,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="l_1 adversarial training (eps 10, SLIDE)",
         ),
         ZooEntry(
+            "mnist-l2",
+            "b7c3f8dfa8652cb609d9aed26c6a860e976af600e49895cf47f49277da26372b",
+            description="l_2 adversarial training (eps 2)",
+        ),
+        ZooEntry(
             "mnist-rt",
             "43249beecf5ce7eff94f6a669b263beb68aa5a8fe752f55926f42fac65482c4a",
             description="rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
