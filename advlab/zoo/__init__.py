@@ -122,6 +122,11 @@ REGISTRY: dict[str, ZooEntry] = {
             description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
         ),
         ZooEntry(
+            "mnist-msd",
+            "8a01606d316aebd003c1f7765d85b1ec1529c282e1a65c71abf9072c182c134a",
+            description="multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
+        ),
+        ZooEntry(
             "mnist-linf-rt-avg",
             "09337b8cac93d94a34ad5fa3d049fb59b55accf4bb06496569388b6696a03af6",
             description="avg over l_inf and rotation-translation",
