@@ -154,3 +154,21 @@ def test_zoo_cli_list(capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "mnist-msd" in out and "mnist-linf" in out
+
+
+def test_every_shipped_model_is_measured_with_the_trusted_evaluation():
+    """The table's numbers: the "strong" attacks (APGD, PGD with restarts, Square, the full RT
+    grid) on the first 1000 test images, for every shipped model; nothing weaker is stored."""
+    from advlab.zoo.table import COLUMNS, stored_rows
+
+    rows = {r["model"]: r for r in stored_rows()}
+    assert set(SHIPPED) <= set(rows), f"not measured: {sorted(set(SHIPPED) - set(rows))}"
+    for name, r in rows.items():
+        assert r["strength"] == "strong", f"{name}: measured with {r['strength']!r} attacks"
+        assert r["n"] >= 1000, f"{name}: measured on {r['n']} images only"
+        for threat in ("linf", "l1", "l2"):
+            assert "Square" in r["attacks"].split(f"{threat}: ")[1].split(";")[0], (name, threat)
+        assert "l1: APGD" in r["attacks"] and "grid 31 x 5 x 5" in r["attacks"], name
+        assert all(0.0 <= r[c] <= 1.0 for c in COLUMNS), name
+        assert r["union_lp"] <= min(r["linf"], r["l1"], r["l2"], r["clean"]) + 1e-9, name
+        assert r["union_all"] <= min(r["union_lp"], r["rt"]) + 1e-9, name

@@ -78,7 +78,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     pt.add_argument("models", nargs="*", help="model names (default: every shipped model)")
     pt.add_argument("--n", type=int, default=1000, help="first N MNIST test images (1000)")
     pt.add_argument("--strength", default="strong", help="advlab.presets strength (strong)")
-    pt.add_argument("--device", default="cpu")
+    pt.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if present)")
     pt.add_argument("--threads", type=int, default=None)
     pt.add_argument("--out", default=None, help="also write the table (markdown) here")
     pt.add_argument("--no-progress", action="store_true")

@@ -166,13 +166,13 @@ def publish(name: str, run: Path) -> str:
 
 
 def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
-             suffix: str = "") -> dict:
+             suffix: str = "", device: str | None = None) -> dict:
     """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json.
 
     ``shard=(k, s)`` measures only the k-th of s equal slices of the n images (run the s slices
     in parallel processes, then ``merge``); its numbers go to NAME.shard-k-of-s.json.
     ``suffix``: keep the numbers in NAME{suffix}.json instead (an extra measurement, shown on
-    the card but not in the table).
+    the card but not in the table). ``device``: default the GPU when present, else the CPU.
     """
     import importlib
 
@@ -180,16 +180,19 @@ def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
 
     importlib.reload(zoo)  # the registry may have just been rewritten
     from ..data import mnist_tensors
+    from ..device import pick_device
     from ..presets import attacks
     from .table import evaluate_model
 
     k, s = shard
     if n % s or not 0 <= k < s:
         raise ValueError(f"need 0 <= k < s and s dividing n, got shard {k}/{s} of {n}")
+    dev = pick_device(device)
     x, y = mnist_tensors(n, train=False)
     lo, hi = k * n // s, (k + 1) * n // s
     t0 = time.time()
-    acc = evaluate_model(zoo.load(name), (x[lo:hi], y[lo:hi]), strength, progress=False)
+    acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
+                         strength, progress=False)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
            "attacks": "; ".join(f"{k}: {', '.join(_describe(a) for a in v)}"
                                 for k, v in attacks("mnist", strength).items()),
@@ -248,6 +251,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--strength", default="strong")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if present)")
     p.add_argument("--shard", default=None, help="K/S: measure the K-th of S slices only")
     p.add_argument("--merge", type=int, default=None, help="merge S shard results")
     p.add_argument("--suffix", default="", help="keep the numbers in NAME{SUFFIX}.json")
@@ -260,7 +264,7 @@ def main(argv=None) -> int:
         print(f"{args.name}: sha256 {publish(args.name, args.run)}")
     if args.evaluate:
         shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else (0, 1)
-        res = evaluate(args.name, args.n, args.strength, shard, args.suffix)
+        res = evaluate(args.name, args.n, args.strength, shard, args.suffix, args.device)
         print(json.dumps(res, indent=1))
         if shard[1] > 1:
             return 0
