@@ -172,3 +172,18 @@ def test_every_shipped_model_is_measured_with_the_trusted_evaluation():
         assert all(0.0 <= r[c] <= 1.0 for c in COLUMNS), name
         assert r["union_lp"] <= min(r["linf"], r["l1"], r["l2"], r["clean"]) + 1e-9, name
         assert r["union_all"] <= min(r["union_lp"], r["rt"]) + 1e-9, name
+
+
+def test_readme_and_table_md_show_the_stored_numbers():
+    """The zoo table in README.md and advlab/zoo/TABLE.md is `advlab zoo table --stored`'s."""
+    from pathlib import Path
+
+    from advlab.zoo.table import format_table, stored_rows
+
+    rows = [ln for ln in format_table(stored_rows(), published=False).splitlines()
+            if ln.startswith("| mnist-")]
+    assert len(rows) == len(SHIPPED)
+    for doc in (Path(__file__).parents[1] / "README.md", zoo.HERE / "TABLE.md"):
+        text = doc.read_text()
+        missing = [r for r in rows if r not in text]
+        assert not missing, f"{doc.name} is stale (advlab zoo table --stored): {missing}"
