@@ -86,7 +86,7 @@ RECIPES: dict[str, Recipe] = {
     for r in [
         Recipe("mnist-standard", "standard", (), epochs=2, warmup_epochs=0.0),
         Recipe("mnist-linf", "single", (AttackSpec("linf", "pgd", steps=4, step_size=0.1),),
-               epochs=4, notes="PGD-4 (step 0.1) adversarial training"),
+               epochs=8, notes="PGD-4 (step 0.1) adversarial training"),
         # FGSM-RS at eps 0.3 overfits catastrophically with this schedule (clean 98.5%, PGD-10
         # 0.2% after 2 epochs): kept as the course's gradient-masking example, not in the zoo.
         Recipe("mnist-linf-fgsm", "single", (_FGSM_RS,), epochs=4,
@@ -99,8 +99,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mnist-avg", "avg", (_LINF, _L1, _L2), epochs=2),
         Recipe("mnist-msd", "msd", (AttackSpec("linf", step_size=0.06),
                                     AttackSpec("l1", step_size=2.0),
-                                    AttackSpec("l2", step_size=0.4)), msd_steps=10, epochs=2),
-        Recipe("mnist-eat", "eat", (_LINF, _L1, _L2), epochs=3),
+                                    AttackSpec("l2", step_size=0.4)), msd_steps=10, epochs=6),
+        Recipe("mnist-eat", "eat", (_LINF, _L1, _L2), epochs=6),
         Recipe("mnist-linf-rt-max", "max", (_LINF, _RT), epochs=2),
         Recipe("mnist-linf-rt-avg", "avg", (_LINF, _RT), epochs=2),
     ]

@@ -93,7 +93,7 @@ REGISTRY: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             "mnist-linf",
-            "c75bd6bd9abe6e321838233f25e21a4ac1cc17b642b190c449cb4ad4f61ee961",
+            "751a756a942cd0aa197d32491a46e0f0509e106ef55169d30aec03ab9e696740",
             description="l_inf adversarial training (eps 0.3)",
         ),
         ZooEntry(

@@ -37,14 +37,14 @@ _DDP2 = ("data-parallel: `torchrun --standalone --nproc_per_node=2 -m advlab.tra
          "--threads 1` (gloo, 2 processes x 1 thread) on a 2-core CPU that also ran other jobs "
          "(load average 3-5), so the time is an upper bound")
 for _name in ("mnist-rt", "mnist-linf-rt-max", "mnist-avg", "mnist-l1", "mnist-linf-rt-avg",
-              "mnist-l2", "mnist-msd"):
+              "mnist-l2"):
     TRAINING_NOTES[_name] = [_DDP2.format(_name)]
 # Session-3 runs: same DDP set-up on the 2-core CPU; at most one evaluation process beside it.
 _DDP3 = ("data-parallel: `torchrun --standalone --nproc_per_node=2 -m advlab.train --recipe {} "
          "--threads 1` (gloo, 2 processes x 1 thread) on a 2-core CPU that part of the time also "
          "ran one evaluation process; a single-process run draws other random starts (same "
          "recipe, other weights)")
-for _name in ("mnist-linf", "mnist-eat"):
+for _name in ("mnist-linf", "mnist-msd", "mnist-eat"):
     TRAINING_NOTES[_name] = [_DDP3.format(_name)]
 _BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
 _END = "# --- end of registry ---"

@@ -68,8 +68,8 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     from ..presets import attacks
 
     if next(model.parameters()).device.type == "cpu":
-        # channels_last weights make the convolutions ~1.5x faster on a CPU (same numbers up to
-        # float rounding); benchmarks/pgd_overhead.py measures the same effect on PGD.
+        # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding
+        # (benchmarks/memory_format.py measures the gain; README, Benchmarks)
         model = model.to(memory_format=torch.channels_last)
     res = evaluate_union(model, data, attacks("mnist", strength), batch_size=batch_size,
                          progress=progress)
