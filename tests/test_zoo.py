@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import advlab.zoo as zoo
-from advlab.attacks import PGD
-from advlab.threats import L1, L2, Linf
+from advlab.attacks import PGD, grid_attack
+from advlab.threats import L1, L2, Linf, RotationTranslation
 
 SHIPPED = zoo.available()
 
@@ -23,7 +23,7 @@ SHIPPED = zoo.available()
 # "low" bounds catch a broken or untrained model; "high" bounds one that is not what it claims
 # (a standard model that resists l_inf PGD masks gradients).
 CHECKS = {
-    "mnist-standard": (0.97, {"linf": (0.0, 0.10)}),
+    "mnist-standard": (0.97, {"linf": (0.0, 0.10), "rt": (0.0, 0.30)}),
     # l_inf training masks the gradients l_1 PGD follows (as Tramèr & Boneh observe): SLIDE-50
     # leaves ~60% here, only the trusted evaluation shows how low l_1 accuracy is; no bound.
     "mnist-linf": (0.95, {"linf": (0.70, 1.0)}),
@@ -32,9 +32,17 @@ CHECKS = {
     "mnist-max": (0.90, {"linf": (0.30, 1.0), "l1": (0.20, 1.0)}),
     "mnist-avg": (0.90, {"linf": (0.20, 1.0), "l1": (0.20, 1.0)}),
     "mnist-msd": (0.90, {"linf": (0.30, 1.0), "l1": (0.20, 1.0)}),
+    "mnist-eat": (0.90, {"linf": (0.20, 1.0), "l1": (0.20, 1.0)}),
+    # rotation-translation on an 11 x 3 x 3 grid: weaker than the full grid, so only a model
+    # trained against it keeps most of its accuracy
+    "mnist-rt": (0.95, {"rt": (0.60, 1.0), "linf": (0.0, 0.10)}),
+    "mnist-linf-rt-max": (0.90, {"linf": (0.25, 1.0), "rt": (0.20, 1.0)}),
+    "mnist-linf-rt-avg": (0.90, {"linf": (0.15, 1.0), "rt": (0.30, 1.0)}),
 }
+_RT = RotationTranslation(30.0, 3.0, n_rot=11, n_trans=3)
 ATTACKS = {"linf": PGD(Linf(0.3), steps=20), "l1": PGD(L1(10.0), steps=50),
-           "l2": PGD(L2(2.0), steps=20)}
+           "l2": PGD(L2(2.0), steps=20),
+           "rt": lambda model, x, y, generator=None: grid_attack(model, x, y, threat=_RT)}
 
 
 def test_registry_entries_match_their_files_and_sizes():

@@ -52,6 +52,13 @@ _END = "# --- end of registry ---"
 
 # What the numbers on a card mean, where the numbers alone could mislead.
 MEASURE_NOTES: dict[str, list[str]] = {
+    "mnist-linf": [
+        "The paper's pattern: robust to the l_inf noise it was trained on (the course's target "
+        "was >= 88%), not to l_1, barely to l_2, not at all to rotation-translation; compare "
+        "Maini et al.'s P_inf (l_inf 90.3%, l_1 4.2%, l_2 13.6%). PGD alone reports far higher "
+        "l_1 and l_2 numbers for such a model, because l_inf training masks the gradients they "
+        "follow (Tramèr & Boneh; notebook 05 shows it on this model).",
+    ],
     "mnist-max": [
         "PGD alone overstates this model's l_1 robustness by far: `python -m advlab.zoo.publish "
         "mnist-max --evaluate --strength fast --n 1000` (PGD-20, SLIDE-50; commit 349d4b4) "
