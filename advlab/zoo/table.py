@@ -13,6 +13,7 @@ reference, with their sources (``PUBLISHED``).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     if next(model.parameters()).device.type == "cpu":
         # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding
         # (benchmarks/memory_format.py measures the gain; README, Benchmarks)
-        model = model.to(memory_format=torch.channels_last)
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # caller's unchanged
     res = evaluate_union(model, data, attacks("mnist", strength), batch_size=batch_size,
                          progress=progress)
     out = res.as_dict()
