@@ -53,8 +53,7 @@ def run_table(args: argparse.Namespace) -> int:
         f"advlab zoo table --n {args.n} --strength {args.strength}"
     if args.stored:
         command = "advlab zoo table --stored"
-        text += "\n\nEach row was measured by: " + "; ".join(
-            f"`{r['command']}`" for r in rows if "command" in r) + "."
+        text += "\n\n" + _commands(rows)
     print()
     print(text)
     if args.out:
@@ -65,6 +64,15 @@ def run_table(args: argparse.Namespace) -> int:
             f.write(f"\nEvaluation time per model: {secs}.\n")
         print(f"\nwritten to {args.out}")
     return 0
+
+
+def _commands(rows: list[dict]) -> str:
+    """How the stored rows were measured: one command with NAME when they share it."""
+    rows = [r for r in rows if "command" in r]
+    shared = {r["command"].replace(f" {r['model']} ", " NAME ", 1) for r in rows}
+    if len(shared) == 1:
+        return f"Each row was measured by `{shared.pop()}` (NAME: the row's model)."
+    return "Each row was measured by: " + "; ".join(f"`{r['command']}`" for r in rows) + "."
 
 
 def register(subparsers) -> argparse.ArgumentParser:
