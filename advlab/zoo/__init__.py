@@ -123,8 +123,13 @@ REGISTRY: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             "mnist-msd",
-            "8a01606d316aebd003c1f7765d85b1ec1529c282e1a65c71abf9072c182c134a",
+            "c1fdeb0bad86e432af2a896474fcf848c4d5b942557bfd86b1874046297731cd",
             description="multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
+        ),
+        ZooEntry(
+            "mnist-eat",
+            "239d7a5dec73baeb7583c359814af15689af080ef945a9ba1425490748fb0686",
+            description="E-AT style over l_inf, l_1, l_2: one threat per batch (Croce & Hein 2022)",
         ),
         ZooEntry(
             "mnist-linf-rt-avg",
