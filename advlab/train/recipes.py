@@ -99,7 +99,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("mnist-avg", "avg", (_LINF, _L1, _L2), epochs=2),
         Recipe("mnist-msd", "msd", (AttackSpec("linf", step_size=0.06),
                                     AttackSpec("l1", step_size=2.0),
-                                    AttackSpec("l2", step_size=0.4)), msd_steps=10, epochs=6),
+                                    AttackSpec("l2", step_size=0.4)), msd_steps=10, epochs=2),
         Recipe("mnist-eat", "eat", (_LINF, _L1, _L2), epochs=6),
         Recipe("mnist-linf-rt-max", "max", (_LINF, _RT), epochs=2),
         Recipe("mnist-linf-rt-avg", "avg", (_LINF, _RT), epochs=2),

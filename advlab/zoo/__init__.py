@@ -123,7 +123,7 @@ REGISTRY: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             "mnist-msd",
-            "c1fdeb0bad86e432af2a896474fcf848c4d5b942557bfd86b1874046297731cd",
+            "8a01606d316aebd003c1f7765d85b1ec1529c282e1a65c71abf9072c182c134a",
             description="multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
         ),
         ZooEntry(
