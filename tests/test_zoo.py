@@ -24,8 +24,8 @@ SHIPPED = zoo.available()
 # (a standard model that resists l_inf PGD masks gradients).
 CHECKS = {
     "mnist-standard": (0.97, {"linf": (0.0, 0.10), "rt": (0.0, 0.30)}),
-    # l_inf training masks the gradients l_1 PGD follows (as Tramèr & Boneh observe): SLIDE-50
-    # leaves ~60% here, only the trusted evaluation shows how low l_1 accuracy is; no bound.
+    # l_inf training masks the gradients l_1 PGD follows (as Tramèr & Boneh observe), so SLIDE
+    # overstates its l_1 accuracy; only the trusted evaluation shows how low it is: no bound.
     "mnist-linf": (0.95, {"linf": (0.70, 1.0)}),
     "mnist-l1": (0.95, {"l1": (0.40, 1.0)}),
     "mnist-l2": (0.95, {"l2": (0.40, 1.0)}),
