@@ -44,8 +44,7 @@ _DDP3 = ("data-parallel: `torchrun --standalone --nproc_per_node=2 -m advlab.tra
          "--threads 1` (gloo, 2 processes x 1 thread) on a 2-core CPU that part of the time also "
          "ran one evaluation process; a single-process run draws other random starts (same "
          "recipe, other weights)")
-for _name in ("mnist-linf",):
-    TRAINING_NOTES[_name] = [_DDP3.format(_name)]
+TRAINING_NOTES["mnist-linf"] = [_DDP3.format("mnist-linf")]
 TRAINING_NOTES["mnist-eat"] = [
     "one process: `advlab train --recipe mnist-eat --threads 1`, on a 2-core CPU that at the "
     "same time ran the data-parallel MSD training (2 processes), so the time is an upper bound"]
