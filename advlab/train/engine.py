@@ -34,6 +34,7 @@ __all__ = ["TrainResult", "train", "init_model", "resolve_device", "save_weights
 _CKPT = "checkpoint.pt"
 _WEIGHTS = "model.safetensors"
 _LOG = "train.log"
+_BEST = "best.safetensors"
 
 
 @dataclass
@@ -71,10 +72,6 @@ def _gen(seed: int, *keys: int, device="cpu") -> torch.Generator:
     for k in keys:
         s = (s * 1_000_003 + k + 1) % (2**63 - 1)
     return torch.Generator(device=device).manual_seed(s)
-
-
-def _cosine(lr: float, it: int, total: int) -> float:
-    return 0.5 * lr * (1 + math.cos(math.pi * min(it, total) / max(total, 1)))
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -138,23 +135,29 @@ def _load_data(recipe: Recipe, data, train: bool, n):
 
 
 def _monitor(model, recipe: Recipe, test, device) -> dict:
-    """Clean accuracy and fast PGD-10 accuracy per l_p threat of the recipe on ``test``."""
-    from ..attacks import PGD, random_attack
-    from ..presets import threats
+    """Clean, per-threat and union accuracy on ``test`` under the "lite" attacks.
+
+    l_p threats: APGD, PGD and the gradient-free Square Attack (few steps and queries), so that a
+    model that learns to mask the training attack's gradients does not look robust in the log;
+    rotation-translation: the coarse 11 x 3 x 3 grid. ``test_union``: the union of the recipe's
+    threats. Still an upper bound (the published numbers use the "strong" attacks).
+    """
+    from ..evaluate import evaluate_union
+    from ..presets import attacks
 
     x, y = (t.to(device) for t in test)
-    out = {}
-    with torch.no_grad():
-        out["test_clean"] = (model(x).argmax(1) == y).float().mean().item()
-    gen = torch.Generator(device=x.device).manual_seed(0)
     names = sorted({a.threat for a in recipe.attacks})
-    for name in names:
-        th = threats(recipe.dataset)[name]
-        if name == "rt":
-            res = random_attack(model, x, y, th, k=20, generator=gen)
-        else:
-            res = PGD(th, steps=10 if name != "l1" else 20)(model, x, y, generator=gen)
-        out[f"test_{name}"] = 1.0 - res.success.float().mean().item()
+    lp = [n for n in names if n != "rt"]
+    stacks = attacks(recipe.dataset, "lite", include=lp) if lp else {}
+    if "rt" in names:
+        stacks.update(attacks(recipe.dataset, "fast", include=["rt"]))
+    if not stacks:
+        with torch.no_grad():
+            return {"test_clean": (model(x).argmax(1) == y).float().mean().item()}
+    res = evaluate_union(model, (x, y), stacks, keep_worst=False, progress=False)
+    out = {"test_clean": res.clean_accuracy}
+    out.update({f"test_{n}": res.accuracy(n) for n in stacks})
+    out["test_union"] = res.union_accuracy
     return out
 
 
@@ -164,6 +167,8 @@ def _fmt(h: dict) -> str:
     parts += [f"rob_{k} {100 * v:.2f}%" for k, v in h["robust"].items()]
     parts += [f"{k} {100 * v:.2f}%" for k, v in h.items() if k.startswith("test_")]
     parts.append(f"lr {h['lr']:.2e}")
+    if h.get("best"):
+        parts.append("best so far (best.safetensors)")
     return " | ".join(parts)
 
 
@@ -194,7 +199,9 @@ def train(
             images; none when ``recipe.monitor`` is 0 and no test_data is given).
         progress: tqdm bar per epoch (default: on a terminal, on the first process).
         log: a callable taking one line per epoch (default print on the first process).
-        checkpoint_every: also checkpoint mid-epoch every this many seconds (single process).
+        checkpoint_every: also checkpoint mid-epoch every this many seconds (also data-parallel:
+            the first process's clock decides; each process keeps its random stream in
+            ``checkpoint.rankN.pt``).
         stop_after, stop_after_iterations: checkpoint and return after this many seconds or
             iterations of this call (``result.finished`` is False); resume later with
             ``resume=True``. For time-boxed machines; single process only.
@@ -223,7 +230,12 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
         self.say = log if log is not None else (print if self.main else (lambda *_: None))
         self.fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = init_model(recipe.arch, recipe.seed).to(dev, memory_format=self.fmt)
+        self.model = init_model(recipe.arch, recipe.seed)
+        if recipe.init:  # fine-tuning: start from a (hash-checked) zoo model
+            from ..zoo import load
+
+            self.model.load_state_dict(load(recipe.init).state_dict())
+        self.model = self.model.to(dev, memory_format=self.fmt)
         self.net = dist.wrap(self.model, dev)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=recipe.lr,
                                     weight_decay=recipe.weight_decay)
@@ -239,10 +251,18 @@ class _Run:
 
     def save(self, epoch: int, iteration: int = 0, partial: dict | None = None):
         """Checkpoint after ``epoch`` full epochs and ``iteration`` batches of the next one."""
-        if self.ckpt is None or not self.main:
+        if self.ckpt is None:
             return
         partial = dict(partial or {})
         gens = [g.get_state() for g in partial.pop("_gens", [])]
+        if self.dist.active and iteration:  # each process's own random stream, then the rest
+            own = self.ckpt.with_name(f"checkpoint.rank{self.dist.rank}.pt")
+            torch.save({"epoch": epoch, "iteration": iteration, "generators": gens},
+                       own.with_suffix(".tmp"))
+            os.replace(own.with_suffix(".tmp"), own)
+            self.dist.barrier()
+        if not self.main:
+            return
         tmp = self.ckpt.with_suffix(".tmp")
         torch.save({
             "model": self.model.state_dict(),
@@ -268,8 +288,28 @@ class _Run:
         it = int(state.get("iteration", 0))
         partial = json.loads(state.get("partial", "{}")) if it else None
         if partial is not None:
-            partial["_gens"] = [g.cpu() for g in state.get("generators", [])]
+            gens = state.get("generators", [])
+            if self.dist.active:
+                own = torch.load(self.ckpt.with_name(f"checkpoint.rank{self.dist.rank}.pt"),
+                                 weights_only=True)
+                if (own["epoch"], own["iteration"]) != (int(state["epoch"]), it):
+                    raise ValueError(f"{self.ckpt} and its per-process files disagree; the run "
+                                     "was interrupted while checkpointing: use another --out")
+                gens = own["generators"]
+            partial["_gens"] = [g.cpu() for g in gens]
         return int(state["epoch"]), it, partial
+
+    def _keep_best(self, h: dict) -> None:
+        """Early stopping: keep the weights of the epoch with the best monitored union."""
+        if "test_union" not in h:
+            return
+        best = max((e.get("test_union", -1.0) for e in self.history), default=-1.0)
+        if h["test_union"] > best:
+            h["best"] = True
+            if self.out is not None:
+                save_weights(self.model, self.out / _BEST,
+                             {"recipe": self.recipe.name, "arch": self.recipe.arch,
+                              "epoch": h["epoch"], "test_union": h["test_union"]})
 
     def fit(self, resume, data, test_data, progress, checkpoint_every, stop_after, stop_iters):
         recipe, dist, dev = self.recipe, self.dist, self.dev
@@ -306,6 +346,7 @@ class _Run:
             done_iters += n_it
             if self.main and test_data is not None:
                 h.update(_monitor(self.model, recipe, test_data, dev))
+                self._keep_best(h)
             if self.strategy.name == "eat":
                 h["eat_probs"] = [round(p, 4) for p in self.strategy.eat_probs().tolist()]
             self.history.append(h)
@@ -334,8 +375,6 @@ class _Run:
         recipe, dist, dev, fmt = self.recipe, self.dist, self.dev, self.fmt
         model, strategy = self.model, self.strategy
         local_bs = recipe.batch_size // dist.world
-        total_it = per_epoch * recipe.epochs
-        warm_it = recipe.warmup_epochs * per_epoch
         order = torch.randperm(x.shape[0], generator=_gen(recipe.seed, epoch)).to(dev)
         agen = _gen(recipe.seed, epoch, 1 + dist.rank, device=dev)
         cgen = _gen(recipe.seed, epoch, 0)
@@ -356,10 +395,10 @@ class _Run:
             idx = glob[dist.rank * local_bs:(dist.rank + 1) * local_bs]
             xb = x[idx].contiguous(memory_format=fmt)
             yb = y[idx]
-            scale = min(1.0, (it + 1) / warm_it) if warm_it > 0 else 1.0
+            scale = recipe.eps_scale_at(it, per_epoch)
             batch = strategy(model, xb, yb, scale=scale, generator=agen, choice_generator=cgen)
             for g in self.opt.param_groups:
-                g["lr"] = _cosine(recipe.lr, it, total_it)
+                g["lr"] = recipe.lr_at(it, per_epoch)
             logits = self.net(batch.x.contiguous(memory_format=fmt))
             loss = F.cross_entropy(logits, batch.y)
             self.opt.zero_grad(set_to_none=True)
@@ -371,7 +410,9 @@ class _Run:
                 else:  # clean accuracy on a slice: the progress bar need not cost a pass
                     k = min(32, yb.numel())
                     clean = (model(xb[:k]).argmax(1) == yb[:k]).sum() * (yb.numel() / k)
-            vals = [loss.detach() * yb.numel(), clean, yb.numel()]
+            now = time.time()
+            due = checkpoint_every is not None and now - t_saved >= checkpoint_every
+            vals = [loss.detach() * yb.numel(), clean, yb.numel(), float(due and self.main)]
             for c, t in batch.robust.values():
                 vals += [c, t]
             reduced = dist.sum([float(v) for v in vals], dev)
@@ -379,8 +420,9 @@ class _Run:
             sums["clean"] += reduced[1]
             sums["seen"] += reduced[2]
             batch_rob = {}
+            mid = reduced[3] > 0  # the first process's clock decides, for every process
             for j, name in enumerate(batch.robust):
-                c, t = reduced[3 + 2 * j], reduced[4 + 2 * j]
+                c, t = reduced[4 + 2 * j], reduced[5 + 2 * j]
                 acc = rob.setdefault(name, [0.0, 0.0])
                 acc[0] += c
                 acc[1] += t
@@ -390,12 +432,9 @@ class _Run:
                 post = {"clean": f"{100 * sums['clean'] / sums['seen']:.1f}"}
                 post.update({k: f"{100 * c / max(t, 1):.1f}" for k, (c, t) in rob.items()})
                 bar.set_postfix(post, refresh=False)
-            now = time.time()
             n_done = done_before + i + 1 - first
             stop = (stop_after is not None and now - t_call >= stop_after) or (
                 stop_iters is not None and n_done >= stop_iters)
-            mid = (checkpoint_every is not None and now - t_saved >= checkpoint_every
-                   and not dist.active)
             if (stop or mid) and i + 1 < per_epoch:
                 sums["seconds"] = now - t0
                 self.save(epoch, i + 1, {"sums": sums, "rob": rob, "_gens": [agen, cgen]})
@@ -413,7 +452,7 @@ class _Run:
             "loss": sums["loss"] / sums["seen"],
             "clean": sums["clean"] / sums["seen"],
             "robust": {k: c / max(t, 1) for k, (c, t) in rob.items()},
-            "lr": _cosine(recipe.lr, (epoch + 1) * per_epoch, total_it),
+            "lr": recipe.lr_at((epoch + 1) * per_epoch, per_epoch),
         }
         return h, per_epoch - first
 

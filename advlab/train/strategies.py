@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import PGD, random_attack
+from ..attacks import APGD, PGD, random_attack
 from ..attacks._common import AttackResult, frozen
 from ..presets import threats as preset_threats
 from ..threats import RotationTranslation
@@ -33,6 +33,7 @@ from ..threats import RotationTranslation
 __all__ = ["AttackSpec", "TrainBatch", "Strategy", "STRATEGIES", "msd_attack", "build_strategy"]
 
 STRATEGIES = ("standard", "single", "avg", "max", "msd", "eat")
+KINDS = ("pgd", "apgd", "fgsm-rs", "random")
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,14 @@ class AttackSpec:
     """One training attack: a preset threat by name and how to attack it.
 
     threat: "linf", "l1", "l2" or "rt" (budgets from ``advlab.presets.BUDGETS[dataset]``).
-    kind: "pgd" (PGD with random start), "fgsm-rs" (one step of ``step_size`` from a random
-        start; Wong et al. use 1.25 eps), or "random" (worst of ``k`` random transforms; "rt" only).
-    steps, step_size: PGD steps and step size (None: the threat's default for ``steps``).
-    step_size is given at full eps and scaled with it during eps warm-up.
+    kind: "pgd" (PGD with random start), "apgd" (APGD with the CE loss and a random start;
+        l1-APGD with the exact l_1-ball-and-box projection for "l1": no step size to tune, and
+        the l_1 attack Croce & Hein 2021 found to train the strongest l_1 robustness),
+        "fgsm-rs" (one step of ``step_size`` from a random start; Wong et al. use 1.25 eps), or
+        "random" (worst of ``k`` random transforms; "rt" only).
+    steps, step_size: PGD/APGD steps and PGD's step size (None: the threat's default for
+    ``steps``; APGD ignores it). step_size is given at full eps and scaled with it during eps
+    warm-up.
     """
 
     threat: str
@@ -54,8 +59,10 @@ class AttackSpec:
     dataset: str = "mnist"
 
     def __post_init__(self):
-        if self.kind not in ("pgd", "fgsm-rs", "random"):
-            raise ValueError(f"kind must be 'pgd', 'fgsm-rs' or 'random', got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "apgd" and self.step_size is not None:
+            raise ValueError("APGD adapts its own step size: leave step_size at None")
         if (self.kind == "random") != (self.threat == "rt"):
             raise ValueError("rotation-translation is trained with kind='random' (and only it)")
 
@@ -72,6 +79,8 @@ class AttackSpec:
         if self.kind == "fgsm-rs":
             size = (1.25 * threat.eps) if self.step_size is None else self.step_size * scale
             return PGD(threat, steps=1, step_size=size)
+        if self.kind == "apgd":
+            return APGD(threat, steps=self.steps, loss="ce")
         size = None if self.step_size is None else self.step_size * scale
         return PGD(threat, steps=self.steps, step_size=size)
 
