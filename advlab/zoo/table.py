@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Published", "PUBLISHED", "HEADLINE", "reproduction_table", "stored_rows", "zoo_table",
-           "evaluate_model", "format_table", "COLUMNS"]
+__all__ = ["Published", "PUBLISHED", "HEADLINE", "reproduction_table", "stored_rows",
+           "stored_result", "best_model", "zoo_table", "evaluate_model", "format_table",
+           "COLUMNS"]
 
 COLUMNS = ("clean", "linf", "l1", "l2", "rt", "union_lp", "union_all")
 
@@ -128,6 +129,25 @@ def stored_rows(models=None) -> list[dict]:
                 r = json.loads(extra.read_text())
                 rows.append({**r, "model": f"{name} ({r['strength']}, first {r['n']})"})
     return rows
+
+
+def best_model(column: str = "union_lp", models=None) -> str:
+    """The shipped model with the highest stored trusted accuracy in ``column`` (e.g.
+    "union_lp": the best multi-perturbation model). Notebooks ask this instead of naming one."""
+    rows = [r for r in stored_rows(models)
+            if r.get("strength") == "strong" and "(" not in r["model"]]
+    if not rows:
+        raise LookupError("no stored trusted results; run python -m advlab.zoo.publish --evaluate")
+    return max(rows, key=lambda r: r[column])["model"]
+
+
+def stored_result(name: str) -> dict:
+    """The stored trusted row of one shipped model (fractions in [0, 1]; keys as COLUMNS)."""
+    rows = [r for r in stored_rows([name]) if r["model"] == name]
+    if not rows:
+        raise LookupError(f"no stored result for {name!r}; models with one: "
+                          f"{[r['model'] for r in stored_rows()]}")
+    return rows[0]
 
 
 def zoo_table(measure: bool = False, models=None, n: int = 1000, strength: str = "strong",
