@@ -124,12 +124,20 @@ def _decode_marker(p: dict, models: dict) -> Any:
 
 
 def encode_output(value: Any, depth: int = 0) -> Any:
-    """Plain-data form of a returned value; anything else becomes a type marker."""
+    """Plain-data form of a returned value; anything else becomes a type marker.
+
+    Tensors keep their dtype (a complex or integer tensor is judged a wrong type by the grader,
+    never converted here); a tensor that is not a dense CPU tensor (CUDA, meta, sparse,
+    quantized) becomes a marker that names what it was.
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value[:2000] if isinstance(value, str) else value
     if isinstance(value, torch.Tensor):
         if value.numel() > MAX_NUMEL:
             return {"__unserializable__": f"tensor with {value.numel()} entries (too large)"}
+        if value.layout != torch.strided or value.is_quantized or value.device.type != "cpu":
+            kind = "quantized" if value.is_quantized else str(value.layout).replace("torch.", "")
+            return {"__unserializable__": f"{kind} tensor on device {value.device}"}
         return value.detach().cpu().clone().contiguous().as_subclass(torch.Tensor)
     if depth < MAX_DEPTH and isinstance(value, (list, tuple)) and len(value) <= 1000:
         return type(value)(encode_output(v, depth + 1) for v in value)

@@ -10,6 +10,7 @@ grader runs: in the student's kernel for ``check(...)`` feedback, in the grader 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,9 +181,12 @@ def describe_tensor(t: torch.Tensor) -> str:
     """Shape and a few summary numbers of a tensor (never its values)."""
     if t.numel() == 0:
         return f"an empty tensor of shape {tuple(t.shape)}"
+    dt = str(t.dtype).replace("torch.", "")
+    if t.layout != torch.strided or t.is_quantized or t.is_complex() or t.device.type == "meta":
+        return f"shape {tuple(t.shape)}, dtype {dt}, layout {t.layout}, device {t.device}"
     f = t.detach().double()
     return (
-        f"shape {tuple(t.shape)}, dtype {str(t.dtype).replace('torch.', '')}, "
+        f"shape {tuple(t.shape)}, dtype {dt}, "
         f"mean {f.mean().item():.4g}, min {f.min().item():.4g}, max {f.max().item():.4g}"
     )
 
@@ -200,17 +204,69 @@ def describe_value(v: Any) -> str:
     return f"a value of type {type(v).__name__}"
 
 
-def shape_verdict(got: Any, shape: tuple, what: str = "a tensor") -> Verdict | None:
-    """A failing verdict when ``got`` is not a finite float tensor of ``shape``; else None."""
+DTYPE_KINDS = {
+    "float": "real floating-point",
+    "int": "integer",
+    "bool": "boolean",
+}
+
+
+def dtype_kind(dtype: torch.dtype) -> str:
+    """``"float"``, ``"int"``, ``"bool"`` or ``"complex"`` for a torch dtype."""
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if dtype == torch.bool else "int"
+
+
+def type_verdict(
+    got: Any, shape: tuple, what: str = "a tensor", kind: str = "float", device=None
+) -> Verdict | None:
+    """A failing "wrong type" verdict unless ``got`` is what a question asks for; else None.
+
+    ``got`` must be a plain dense ``torch.Tensor`` (not sparse, quantized or on the ``meta``
+    device) with a dtype of ``kind`` (:data:`DTYPE_KINDS`: ``"float"`` means real floating
+    point, so a complex tensor is refused even when its real part is right), on ``device``
+    (default: the CPU, where the grader's references live), of ``shape``, and with finite
+    entries only (no NaN, no inf). The check runs before any comparison: converting first would
+    silently drop an imaginary part or turn NaN into a number.
+    """
+    article = "an" if DTYPE_KINDS[kind][0] in "aeiou" else "a"
+    want = f"{what}: {article} {DTYPE_KINDS[kind]} tensor of shape {tuple(shape)}"
     if not isinstance(got, torch.Tensor):
-        return Verdict(False, f"{what} of shape {tuple(shape)}", describe_value(got))
-    if tuple(got.shape) != tuple(shape):
+        return Verdict(False, want, "wrong type: " + describe_value(got))
+    if got.layout != torch.strided or got.is_quantized:
+        layout = "quantized" if got.is_quantized else str(got.layout).replace("torch.", "")
+        return Verdict(False, want, f"wrong type: a {layout} tensor", "return a dense tensor")
+    got_kind = dtype_kind(got.dtype)
+    if got_kind != kind:
+        dt = str(got.dtype).replace("torch.", "")
+        name = DTYPE_KINDS.get(got_kind, got_kind)
+        article = "an" if name[0] in "aeiou" else "a"
         return Verdict(
-            False, f"{what} of shape {tuple(shape)}", f"a tensor of shape {tuple(got.shape)}"
+            False, want, f"wrong type: {article} {name} tensor (dtype {dt})",
+            f"return {article} {DTYPE_KINDS[kind]} tensor",
         )
-    if got.is_floating_point() and not torch.isfinite(got).all():
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if got.device != device:
+        return Verdict(
+            False, want, f"wrong type: a tensor on device {got.device}",
+            f"return the tensor on {device}, the device of the inputs",
+        )
+    if tuple(got.shape) != tuple(shape):
+        return Verdict(False, want, f"a tensor of shape {tuple(got.shape)}")
+    if got.numel() and not bool(torch.isfinite(got).all()):
         return Verdict(False, f"{what} with finite entries", "a tensor containing NaN or inf")
     return None
+
+
+def shape_verdict(got: Any, shape: tuple, what: str = "a tensor") -> Verdict | None:
+    """A failing verdict unless ``got`` is a finite, real floating-point CPU tensor of ``shape``.
+
+    The shared first step of every tensor judge (see :func:`type_verdict`).
+    """
+    return type_verdict(got, shape, what, "float")
 
 
 def close_verdict(
@@ -221,10 +277,16 @@ def close_verdict(
     summary: Callable[[torch.Tensor], str] = describe_tensor,
     what: str = "a tensor",
 ) -> Verdict:
-    """Compare a returned tensor with the reference entry by entry, reporting only summaries."""
-    bad_shape = shape_verdict(got, tuple(expected.shape), what)
-    if bad_shape is not None:
-        return bad_shape
+    """Compare a returned tensor with the reference entry by entry, reporting only summaries.
+
+    The value is first checked for what it is (:func:`type_verdict`: the dtype kind, device and
+    shape of ``expected``, finite entries); a complex, integer, sparse or NaN-holding tensor is
+    a "wrong type" failure, whatever its entries would compare like after a conversion.
+    """
+    shape, kind = tuple(expected.shape), dtype_kind(expected.dtype)
+    bad = type_verdict(got, shape, what, kind, expected.device)
+    if bad is not None:
+        return bad
     g, e = got.detach().double(), expected.detach().double()
     diff = (g - e).abs()
     wrong = diff > atol + rtol * e.abs()
@@ -236,11 +298,18 @@ def close_verdict(
 
 
 def number_verdict(got: Any, expected: float, tol: float, what: str = "a number") -> Verdict:
-    """Compare a returned scalar (number or 0-d tensor) with ``expected`` within ``tol``."""
+    """Compare a returned real number (or one-element real tensor) with ``expected`` within
+    ``tol``. Booleans, complex numbers, NaN and inf are a wrong type or a wrong value, never
+    converted into a passing number."""
     if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
+        if got.layout != torch.strided or dtype_kind(got.dtype) not in ("float", "int"):
+            dt = str(got.dtype).replace("torch.", "")
+            return Verdict(False, f"{what} (a real number)", f"wrong type: a tensor of dtype {dt}")
+        got = got.detach().cpu().item()
     if isinstance(got, bool) or not isinstance(got, (int, float)):
-        return Verdict(False, what, describe_value(got))
+        return Verdict(False, f"{what} (a real number)", "wrong type: " + describe_value(got))
+    if not math.isfinite(float(got)):
+        return Verdict(False, f"{what} (a finite number)", f"{float(got)}")
     if not abs(float(got) - expected) <= tol:
         return Verdict(
             False,

@@ -11,7 +11,16 @@ import torch.nn.functional as F
 
 from .. import codec
 from ..codec import AttackArg, ModelArg, OptimizerArg
-from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, number_verdict
+from ..spec import (
+    Call,
+    Case,
+    Exercise,
+    Question,
+    Verdict,
+    close_verdict,
+    number_verdict,
+    type_verdict,
+)
 from ._common import images, model_arg
 
 # ---------------------------------------------------------------------------------------------
@@ -90,6 +99,16 @@ def _batches(n_batches, size, offset):
     return [(x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]) for i in range(n_batches)]
 
 
+def _real_numbers(values, what: str) -> Verdict | None:
+    """A "wrong type" verdict unless every entry is a finite real number (or such a 0-d or
+    one-element real tensor); else None. Complex values are refused, not cast."""
+    for i, v in enumerate(values):
+        check = number_verdict(v, 0.0, float("inf"), f"entry {i} of {what}")
+        if not check.passed:
+            return check
+    return None
+
+
 def _weights_summary(state: dict) -> str:
     total = sum(v.double().pow(2).sum().item() for v in state.values()) ** 0.5
     return f"weights with overall l_2 norm {total:.6g}"
@@ -112,6 +131,9 @@ def _train_case(name, arch, trained, make_batch, momentum, describe, hidden=Fals
                 f"a list of {len(losses)} losses (one per batch)",
                 f"{type(got).__name__} of length {len(got) if hasattr(got, '__len__') else '?'}",
             )
+        bad = _real_numbers(got, "the list of losses")
+        if bad is not None:
+            return bad
         got_t = torch.tensor([float(v.item() if isinstance(v, torch.Tensor) else v) for v in got])
         v = close_verdict(got_t, torch.tensor(losses), atol=1e-4, what="the list of losses")
         if not v.passed:
@@ -176,7 +198,10 @@ def _pair_judge(expected):
         v = close_verdict(got[0], ex_x, atol=1e-5, what="x_train")
         if not v.passed:
             return v
-        if not isinstance(got[1], torch.Tensor) or not torch.equal(got[1].long(), ex_y):
+        bad = type_verdict(got[1], tuple(ex_y.shape), "y_train", "int")
+        if bad is not None:
+            return bad
+        if not torch.equal(got[1].long(), ex_y):
             return Verdict(
                 False, f"y_train: {len(ex_y)} labels in the right order", "different labels"
             )

@@ -196,11 +196,14 @@ def _random_search_cases():
         return Verdict(True)
 
     def judge_strong(outcomes):
-        acc = (
-            accuracy(model, outcomes[0].value, y)
-            if isinstance(outcomes[0].value, torch.Tensor)
-            else 1.0
-        )
+        out = outcomes[0].value
+        bad = in_box_verdict(x, out, tuple(x.shape))  # a NaN or out-of-ball batch is not strong
+        if bad is not None:
+            return bad
+        linf = (out.double() - x.double()).abs().max().item()
+        if linf > eps + 1e-5:
+            return Verdict(False, f"max |x_adv - x| <= eps = {eps}", f"{linf:.4g}")
+        acc = accuracy(model, out, y)
         if acc > ref_acc + 0.1:
             return Verdict(
                 False,

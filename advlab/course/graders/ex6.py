@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict
+from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, shape_verdict
 from ._common import images, live_model, model_arg, perturbation_summary
 
 # ---------------------------------------------------------------------------------------------
@@ -74,8 +74,7 @@ def _pair_judge(expected):
         for name, g, e in zip(("delta_a", "delta_b"), got, expected, strict=True):
             v = close_verdict(g, e, atol=1e-5, what=name)
             if not v.passed:
-                bad_shape = not isinstance(g, torch.Tensor) or g.shape != e.shape
-                if not bad_shape:
+                if shape_verdict(g, tuple(e.shape)) is None:
                     v.expected, v.got = _parts_summary(expected), _parts_summary(got)
                 v.note = f"{name} is off: {v.note}"
                 return v
@@ -134,9 +133,9 @@ def _attack_case(name, arch, weight, steps, offset, hidden=False, points=1.0):
         v = close_verdict(
             got, expected, atol=1e-4, summary=perturbation_summary(x), what="an adversarial batch"
         )
-        if v.passed or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            return v
-        off = ((got - expected).abs() > 1e-3).double().mean().item()
+        if v.passed or shape_verdict(got, tuple(expected.shape)) is not None:
+            return v  # a wrong type, shape or a NaN is never rescued by the tolerance below
+        off = ((got.double() - expected.double()).abs() > 1e-3).double().mean().item()
         return Verdict(True) if off <= 0.002 else v
 
     describe = (
