@@ -1,4 +1,5 @@
-"""advlab.course_figures: the threshold curve, the accuracy bars and the l_1/l_inf hull radius."""
+"""advlab.course_figures: the threshold curve, the accuracy charts, the l_1/l_inf hull radius and
+the cited numbers (each with its source; unverified ones marked)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ import torch
 from torch import nn
 
 from advlab.course_figures import (
+    CITATIONS,
+    NOT_CHECKED,
+    SEED_SLIDE_CIFAR10,
     TRAMER_BONEH_CIFAR10,
+    Citation,
     active_fraction,
     hull_l2_radius,
     plot_accuracy_bars,
+    plot_threat_panels,
     plot_threshold_curves,
+    published_citation,
+    zoo_vs_published,
 )
 
 
@@ -94,8 +102,100 @@ def test_threshold_curve_figure():
     assert ys == [0.0, 0.0, 0.0, 1.0, 1.0]  # levels 0, .25, .5, .75, 1
 
 
-def test_cited_cifar10_row_is_complete():
+def _visible_text_boxes(fig):
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    return [(t.get_text(), t.get_window_extent(r)) for ax in fig.axes for t in ax.texts
+            if t.get_visible() and t.get_text()]
+
+
+def _assert_readable(fig):
+    """No two visible value labels overlap, and the legend covers no axes."""
+    boxes = _visible_text_boxes(fig)
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1:]:
+            assert not ba.overlaps(bb), f"labels {a!r} and {b!r} overlap"
+    r = fig.canvas.get_renderer()
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends, "no legend"
+    for legend in legends:
+        lb = legend.get_window_extent(r)
+        for ax in fig.axes:
+            assert not lb.overlaps(ax.get_window_extent(r)), "the legend sits on a panel"
+
+
+def test_accuracy_bars_keep_legend_and_labels_apart():
+    cols = {k: k for k in ("clean", "linf", "l1", "l2", "union")}
+    for n_rows, expect_hidden in ((12, True), (4, False)):
+        rows = {f"model {i}": {"clean": 99.0 - i, "linf": 60.0 + i, "l1": 20.0, "l2": 50.0,
+                               "union": 30.0} for i in range(n_rows)}
+        fig = plot_accuracy_bars(rows, cols, published=["model 1", "model 3"])
+        _assert_readable(fig)
+        hidden = [t for t in fig.axes[0].texts if not t.get_visible()]
+        # 12 bars per group (notebook 3's old chart): the labels do not fit, so none is shown;
+        # 4 bars per group: every label fits and is shown
+        assert bool(hidden) == expect_hidden, (n_rows, len(hidden))
+
+
+def test_threat_panels_draw_each_value_once_and_readably():
+    cols = {"clean": "clean", "linf": "l_inf", "l1": "l_1", "union_lp": "union"}
+    ours = {"a": {"clean": 99.0, "linf": 88.3, "l1": 7.3, "union_lp": 7.1},
+            "b": {"clean": 97.5, "linf": 74.2, "l1": 21.3, "union_lp": None}}
+    published = {"a": ("paper A", {"clean": 99.1, "linf": 90.3, "l1": 4.2, "union_lp": 3.7})}
+    fig = plot_threat_panels(ours, cols, published, title="t", ours_label="ours",
+                             published_label="published")
+    assert len(fig.axes) == len(cols)
+    bars = {p.get_gid(): p for ax in fig.axes for p in ax.patches if p.get_gid()}
+    for name, vals in ours.items():
+        for key, v in vals.items():
+            if v is None:
+                assert f"ours:{name}:{key}" not in bars
+            else:
+                assert bars[f"ours:{name}:{key}"].get_width() == pytest.approx(v)
+    assert bars["published:a:linf"].get_width() == pytest.approx(90.3)
+    assert bars["published:a:linf"].get_hatch()
+    assert not any(g.startswith("published:b") for g in bars)  # b has no published row
+    assert any(t.get_text() == "n/r" for t in fig.axes[3].texts)
+    _assert_readable(fig)
+    with pytest.raises(ValueError, match="not in 'ours'"):
+        plot_threat_panels(ours, cols, {"c": ("x", {})})
+    with pytest.raises(ValueError):
+        plot_threat_panels({}, cols)
+
+
+def test_zoo_vs_published_uses_the_stored_trusted_rows():
+    from advlab.zoo.table import PUBLISHED, best_model, stored_result
+
+    names = ["mnist-linf", best_model("union_lp"), "mnist-linf"]
+    ours, published, notes = zoo_vs_published(names, ["clean", "linf", "union_lp"])
+    assert list(ours) == list(dict.fromkeys(names))
+    for name, vals in ours.items():
+        row = stored_result(name)
+        assert row["n"] == 1000 and row["strength"] == "strong"
+        for key, v in vals.items():
+            assert v == pytest.approx(100 * row[key])
+    assert published["mnist-linf"][1]["linf"] == PUBLISHED["mnist-linf"].values["linf"]
+    assert notes and all(NOT_CHECKED.upper() in n for n in notes)  # Maini et al.: not checked
+
+
+def test_every_citation_has_a_source_and_unverified_ones_say_so():
+    cites = list(CITATIONS.values()) + [published_citation("mnist-linf")]
+    assert published_citation("mnist-standard") is None
+    for c in cites:
+        assert isinstance(c, Citation) and len(c.source) > 20
+        assert c.values and all(v is None or 0 <= v <= 100 for v in c.values.values())
+        if c.verified:
+            assert NOT_CHECKED not in c.note.lower() and "checked: " in c.note
+        else:
+            assert NOT_CHECKED in c.display_label and NOT_CHECKED.upper() in c.note
+            assert c.caveat, "an unverified citation says why"
+
+
+def test_cifar10_rows_the_notebooks_can_cite():
     v = TRAMER_BONEH_CIFAR10["values"]
     assert set(v) == {"clean", "linf", "l1", "l2", "rt"}
-    assert v["linf"] > v["l1"]
     assert "1904.13000" in TRAMER_BONEH_CIFAR10["source"]
+    assert not TRAMER_BONEH_CIFAR10["checked"]  # nobody could find it in the paper
+    assert NOT_CHECKED in TRAMER_BONEH_CIFAR10["label"]
+    assert SEED_SLIDE_CIFAR10["values"] == {"clean": 96.0, "linf": 70.0}
+    assert SEED_SLIDE_CIFAR10["checked"] and "slide" in SEED_SLIDE_CIFAR10["source"]
