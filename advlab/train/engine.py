@@ -204,7 +204,8 @@ def train(
             ``checkpoint.rankN.pt``).
         stop_after, stop_after_iterations: checkpoint and return after this many seconds or
             iterations of this call (``result.finished`` is False); resume later with
-            ``resume=True``. For time-boxed machines; single process only.
+            ``resume=True``. For time-boxed machines (data-parallel too: the first process's
+            clock decides).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if epochs is not None:
@@ -313,8 +314,6 @@ class _Run:
 
     def fit(self, resume, data, test_data, progress, checkpoint_every, stop_after, stop_iters):
         recipe, dist, dev = self.recipe, self.dist, self.dev
-        if dist.active and (stop_after or stop_iters):
-            raise ValueError("stop_after needs a single process")
         x, y = _load_data(recipe, data, True, recipe.n_train)
         if test_data is None and recipe.monitor:
             test_data = _load_data(recipe, None, False, recipe.monitor)
@@ -353,7 +352,8 @@ class _Run:
             self.record(_fmt(h))
             self.save(epoch + 1)
             dist.barrier()
-            out_of_time = stop_after is not None and time.time() - t_call >= stop_after
+            late = self.main and stop_after is not None and time.time() - t_call >= stop_after
+            out_of_time = dist.sum([float(late)], dev)[0] > 0  # the first process decides
             if epoch + 1 < recipe.epochs and (
                     out_of_time or (stop_iters is not None and done_iters >= stop_iters)):
                 self.record(f"stopped after epoch {epoch + 1}; checkpointed, resume to continue")
@@ -410,9 +410,13 @@ class _Run:
                 else:  # clean accuracy on a slice: the progress bar need not cost a pass
                     k = min(32, yb.numel())
                     clean = (model(xb[:k]).argmax(1) == yb[:k]).sum() * (yb.numel() / k)
-            now = time.time()
+            now, n_done = time.time(), done_before + i + 1 - first
             due = checkpoint_every is not None and now - t_saved >= checkpoint_every
-            vals = [loss.detach() * yb.numel(), clean, yb.numel(), float(due and self.main)]
+            late = (stop_after is not None and now - t_call >= stop_after) or (
+                stop_iters is not None and n_done >= stop_iters)
+            # the first process's clock decides for every process (one all-reduce per batch)
+            vals = [loss.detach() * yb.numel(), clean, yb.numel(), float(due and self.main),
+                    float(late and self.main)]
             for c, t in batch.robust.values():
                 vals += [c, t]
             reduced = dist.sum([float(v) for v in vals], dev)
@@ -420,9 +424,9 @@ class _Run:
             sums["clean"] += reduced[1]
             sums["seen"] += reduced[2]
             batch_rob = {}
-            mid = reduced[3] > 0  # the first process's clock decides, for every process
+            mid, stop = reduced[3] > 0, reduced[4] > 0
             for j, name in enumerate(batch.robust):
-                c, t = reduced[4 + 2 * j], reduced[5 + 2 * j]
+                c, t = reduced[5 + 2 * j], reduced[6 + 2 * j]
                 acc = rob.setdefault(name, [0.0, 0.0])
                 acc[0] += c
                 acc[1] += t
@@ -432,13 +436,13 @@ class _Run:
                 post = {"clean": f"{100 * sums['clean'] / sums['seen']:.1f}"}
                 post.update({k: f"{100 * c / max(t, 1):.1f}" for k, (c, t) in rob.items()})
                 bar.set_postfix(post, refresh=False)
-            n_done = done_before + i + 1 - first
-            stop = (stop_after is not None and now - t_call >= stop_after) or (
-                stop_iters is not None and n_done >= stop_iters)
             if (stop or mid) and i + 1 < per_epoch:
                 sums["seconds"] = now - t0
                 self.save(epoch, i + 1, {"sums": sums, "rob": rob, "_gens": [agen, cgen]})
                 t_saved = now
+                if not stop:
+                    self.record(f"checkpoint: epoch {epoch + 1}, batch {i + 1}/{per_epoch}, "
+                                f"{sums['seconds']:.0f}s into the epoch")
                 if stop:
                     bar.close()
                     self.record(f"stopped in epoch {epoch + 1} after batch {i + 1}/{per_epoch}; "
