@@ -101,6 +101,15 @@ MEASURE_NOTES: dict[str, list[str]] = {
 }
 
 
+def _description(name: str) -> str:
+    """One line for the registry and the card: the planned description, else the recipe's notes."""
+    if name in PLANNED:
+        return PLANNED[name]
+    from ..train.recipes import RECIPES
+
+    return RECIPES[name].notes if name in RECIPES else ""
+
+
 def _registry_block(entries: dict[str, tuple[str, str]]) -> str:
     lines = [_BEGIN, "REGISTRY: dict[str, ZooEntry] = {", "    e.name: e", "    for e in ["]
     for name in [n for n in PLANNED if n in entries] + [n for n in entries if n not in PLANNED]:
@@ -117,7 +126,7 @@ def register_weights(name: str, sha: str, init: Path = HERE / "__init__.py") -> 
     i, j = text.index(_BEGIN), text.index(_END) + len(_END)
     entries = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
         r'ZooEntry\(\s*"([^"]+)",\s*"([0-9a-f]{64})",\s*description="([^"]*)",?\s*\)', text[i:j])}
-    entries[name] = (sha, PLANNED.get(name, ""))
+    entries[name] = (sha, _description(name))
     init.write_text(text[:i] + _registry_block(entries) + text[j:])
 
 
@@ -125,10 +134,19 @@ def _log_facts(log: str) -> dict:
     secs = sum(float(m) for m in re.findall(r"^epoch \d+ \| (\d+)s", log, re.M))
     hw = re.search(r"^hardware: (.*)$", log, re.M)
     epochs = re.findall(r"^epoch (\d+) ", log, re.M)
+    shipped = re.search(r"^shipped: (.*)$", log, re.M)
     return {"seconds": secs, "hardware": hw.group(1) if hw else "unknown",
+            "shipped": shipped.group(1) if shipped else "",
             "epochs": int(epochs[-1]) if epochs else 0,
             "recipe": "\n".join(ln for ln in log.splitlines()[:12]
                                 if ln.startswith(("recipe", "  ")))}
+
+
+def _arch_line(arch: str) -> str:
+    from ..models import ARCHITECTURES, build_model
+
+    n = sum(p.numel() for p in build_model(arch).parameters())
+    return f"advlab.models.{ARCHITECTURES[arch].__name__}, {n / 1e6:.2f}M parameters"
 
 
 def write_card(name: str) -> Path:
@@ -141,18 +159,26 @@ def write_card(name: str) -> Path:
     facts = _log_facts(log_path.read_text()) if log_path.exists() else None
     res_path = RESULTS / f"{name}.json"
     res = json.loads(res_path.read_text()) if res_path.exists() else None
-    out = [f"# Model card: {name}", "", f"{PLANNED.get(name, '')}.", "", "## Recipe", "",
+    out = [f"# Model card: {name}", "", f"{_description(name)}.", "", "## Recipe", "",
            "```", recipe.describe(), "```", "",
-           f"Architecture: `{recipe.arch}` (advlab.models.CompactCNN, 0.86M parameters, fp32 "
-           "safetensors). Threat model of the paper: l_inf 0.3, l_1 10, l_2 2, rotation-"
-           "translation +-30 degrees / +-3 px.", "",
+           f"Architecture: `{recipe.arch}` ({_arch_line(recipe.arch)}, fp32 safetensors). "
+           "Threat model of the paper: l_inf 0.3, l_1 10, l_2 2, rotation-translation +-30 "
+           "degrees / +-3 px.", "",
            f"Reproduce: `advlab train --recipe {name} --out runs/{name}` (same machine and thread "
-           "count: same weights; `--resume` continues an interrupted run).", ""]
+           "count: same weights; `--resume` continues an interrupted run)"
+           + (f", then `python -m advlab.zoo.publish {name} --run runs/{name}` (ships "
+              "`best.safetensors`, the epoch with the best monitored union)"
+              if recipe.monitor else "") + ".", ""]
+    if recipe.init:
+        out += [f"Fine-tuned from the zoo model `{recipe.init}` (its card gives its own training "
+                "cost; the total cost of this model is both).", ""]
     if facts:
         out += ["## Training", "",
                 f"- {facts['epochs']} epochs in {facts['seconds'] / 60:.1f} minutes",
                 f"- hardware: {facts['hardware']}",
                 f"- log: `advlab/zoo/logs/{name}.log`"]
+        if facts.get("shipped"):
+            out.append(f"- {facts['shipped']}")
         out += [f"- {line}" for line in TRAINING_NOTES.get(name, [])] + [""]
     out += ["## Measured", ""]
     head_all = ["clean", "l_inf 0.3", "l_1 10", "l_2 2", "RT", "union l_p", "union all"]
@@ -189,13 +215,34 @@ def write_card(name: str) -> Path:
     return path
 
 
-def publish(name: str, run: Path) -> str:
-    """Copy a run's weights and log into the package and register the sha256."""
+def run_weights(run: Path, which: str = "best") -> Path:
+    """The weights of a run to ship: ``best.safetensors`` (the epoch with the best monitored
+    union, early stopping) when ``which`` is "best" and the run kept one, else the last epoch's."""
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    best = run / "best.safetensors"
+    path = best if which == "best" and best.exists() else run / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: has the run in {run} finished?")
+    return path
+
+
+def publish(name: str, run: Path, which: str = "best") -> str:
+    """Copy a run's weights (see ``run_weights``) and log into the package; register the sha256."""
+    from safetensors import safe_open
+
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
     dest = WEIGHTS / f"{name}.safetensors"
-    shutil.copyfile(run / "model.safetensors", dest)
+    src = run_weights(run, which)
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata() or {}
+    shutil.copyfile(src, dest)
     shutil.copyfile(run / "train.log", LOGS / f"{name}.log")
+    if src.name == "best.safetensors":
+        with open(LOGS / f"{name}.log", "a") as f:
+            f.write(f"shipped: best.safetensors, the weights after epoch {meta.get('epoch')} "
+                    f"(best monitored union {float(meta.get('test_union', 'nan')):.4f})\n")
     sha = sha256_of(dest)
     register_weights(name, sha)
     return sha
@@ -283,6 +330,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("name")
     p.add_argument("--run", type=Path, default=None, help="the training run's folder")
+    p.add_argument("--weights", choices=("best", "last"), default="best",
+                   help="ship the best monitored epoch (default, if kept) or the last")
     p.add_argument("--evaluate", action="store_true")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--strength", default="strong")
@@ -297,7 +346,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
     if args.run is not None:
-        print(f"{args.name}: sha256 {publish(args.name, args.run)}")
+        print(f"{args.name}: sha256 {publish(args.name, args.run, args.weights)}")
     if args.evaluate:
         shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else (0, 1)
         res = evaluate(args.name, args.n, args.strength, shard, args.suffix, args.device)
