@@ -156,3 +156,17 @@ def test_data_parallel_run_resumes_mid_epoch_to_the_same_weights(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert "resumed" in (tmp_path / "part" / "train.log").read_text()
+
+
+def test_publish_ships_the_best_epoch_when_the_run_kept_one(tmp_path):
+    from advlab.zoo.publish import run_weights
+
+    with pytest.raises(FileNotFoundError, match="has the run"):
+        run_weights(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"last")
+    assert run_weights(tmp_path).name == "model.safetensors"
+    (tmp_path / "best.safetensors").write_bytes(b"best")
+    assert run_weights(tmp_path).name == "best.safetensors"
+    assert run_weights(tmp_path, "last").name == "model.safetensors"
+    with pytest.raises(ValueError, match="'best' or 'last'"):
+        run_weights(tmp_path, "first")
