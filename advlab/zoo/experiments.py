@@ -1,0 +1,120 @@
+"""The recipe -> cost -> accuracy table of ``docs/experiments/README.md``, from the repo's files.
+
+Every zoo model (its recipe, its training log, its stored trusted result) and every run that did
+not ship (``docs/experiments/results/NAME.json``: a stored result with the recipe it came from,
+how it differed and its training time) becomes one row, so a reader sees which ingredient
+(steps, epochs, architecture, APGD in training, fine-tuning, early stopping) bought what.
+
+    python -m advlab.zoo.experiments            # rewrite the table in docs/experiments/README.md
+    python -m advlab.zoo.experiments --check    # exit 1 when the README's table is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from . import HERE, LOGS
+
+__all__ = ["rows", "markdown", "DOC", "EXPERIMENTS"]
+
+DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
+EXPERIMENTS = DOC.parent / "results"
+_BEGIN, _END = "<!-- experiments table: begin -->", "<!-- experiments table: end -->"
+
+
+def _attacks(recipe) -> str:
+    if recipe.strategy == "standard":
+        return "none"
+    if recipe.strategy == "msd":
+        return f"MSD {recipe.msd_steps} steps"
+    kinds = {a.kind for a in recipe.attacks if a.kind != "random"}
+    steps = {a.steps for a in recipe.attacks if a.kind != "random"}
+    parts = []
+    if kinds:
+        parts.append(f"{'/'.join(sorted(kinds)).upper()}-{'/'.join(map(str, sorted(steps)))}")
+    if any(a.kind == "random" for a in recipe.attacks):
+        parts.append("RT worst-of-k")
+    return " + ".join(parts)
+
+
+def _train_minutes(log: str) -> float:
+    return sum(float(m) for m in re.findall(r"^epoch \d+ \| (\d+)s", log, re.M)) / 60
+
+
+def _row(name: str, recipe, result: dict, minutes: float, status: str, note: str = "") -> dict:
+    threats = "+".join(sorted({a.threat for a in recipe.attacks})) or "-"
+    base = f" from `{recipe.init}`" if recipe.init else ""
+    return {"run": name, "status": status, "strategy": f"{recipe.strategy} ({threats}){base}",
+            "attacks": _attacks(recipe), "arch": recipe.arch, "epochs": recipe.epochs,
+            "minutes": minutes, "note": note,
+            **{k: result[k] for k in ("clean", "linf", "l1", "l2", "union_lp")}}
+
+
+def rows() -> list[dict]:
+    """One row per zoo model with a stored trusted result, then one per experiment file."""
+    from ..train.recipes import get_recipe
+    from . import available
+    from .table import stored_result
+
+    out = []
+    for name in available():
+        try:
+            res = stored_result(name)
+        except LookupError:
+            continue
+        log = LOGS / f"{name}.log"
+        minutes = _train_minutes(log.read_text()) if log.exists() else float("nan")
+        out.append(_row(name, get_recipe(name), res, minutes, "shipped"))
+    for path in sorted(EXPERIMENTS.glob("*.json")) if EXPERIMENTS.exists() else []:
+        e = json.loads(path.read_text())
+        recipe = get_recipe(e["recipe"]).with_(**e.get("changes", {}))
+        out.append(_row(path.stem, recipe, e, e["train_seconds"] / 60, "not shipped",
+                        e.get("note", "")))
+    return out
+
+
+def markdown(table_rows: list[dict] | None = None) -> str:
+    """The table as markdown (accuracies in %, trusted evaluation, first 1000 test images)."""
+    rs = rows() if table_rows is None else table_rows
+    head = ["run", "status", "strategy", "training attacks", "arch", "epochs",
+            "train (min, 2 CPU cores)", "clean", "l_inf", "l_1", "l_2", "union"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rs:
+        accs = [f"{100 * r[k]:.1f}" for k in ("clean", "linf", "l1", "l2", "union_lp")]
+        lines.append("| " + " | ".join(
+            [f"`{r['run']}`", r["status"], r["strategy"], r["attacks"], r["arch"],
+             str(r["epochs"]), f"{r['minutes']:.0f}", *accs]) + " |")
+    notes = [f"- `{r['run']}`: {r['note']}" for r in rs if r["note"]]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _spliced(text: str, table: str) -> str:
+    if _BEGIN not in text or _END not in text:
+        raise ValueError(f"{DOC} lacks the markers {_BEGIN} ... {_END}")
+    i, j = text.index(_BEGIN) + len(_BEGIN), text.index(_END)
+    return text[:i] + "\n" + table + "\n" + text[j:]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m advlab.zoo.experiments", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 if the README's table is stale")
+    args = p.parse_args(argv)
+    text = DOC.read_text()
+    new = _spliced(text, markdown())
+    if args.check:
+        if new != text:
+            print(f"{DOC} is stale: run python -m advlab.zoo.experiments", file=sys.stderr)
+            return 1
+        return 0
+    Path(DOC).write_text(new)
+    print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""docs/experiments/README.md's recipe -> cost -> accuracy table is the code's, not typed in."""
+
+from __future__ import annotations
+
+from advlab.zoo import available, experiments
+
+
+def test_experiments_table_is_current():
+    assert experiments.main(["--check"]) == 0, "run python -m advlab.zoo.experiments"
+
+
+def test_every_shipped_model_has_a_row_with_its_cost():
+    rows = {r["run"]: r for r in experiments.rows()}
+    for name in available():
+        assert name in rows, name
+        assert rows[name]["minutes"] > 0 and 0 <= rows[name]["union_lp"] <= rows[name]["linf"]
+    assert any(r["status"] == "not shipped" for r in rows.values())
+
+
+def test_a_stale_table_is_detected(tmp_path, monkeypatch):
+    doc = tmp_path / "README.md"
+    doc.write_text(experiments.DOC.read_text().replace("| `mnist-linf` |", "| `mnist-linf?` |"))
+    monkeypatch.setattr(experiments, "DOC", doc)
+    assert experiments.main(["--check"]) == 1
+    assert experiments.main([]) == 0 and experiments.main(["--check"]) == 0
