@@ -87,7 +87,8 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
             stack.append(Square(threat, queries=s["queries"]))
         out[name] = stack
     if include is not None and set(include) - set(out):
-        raise ValueError(f"unknown threats {sorted(set(include) - set(out))}; have {sorted(out)}")
+        raise ValueError(f"unknown threats {sorted(set(include) - set(out))} in include; "
+                         f"the {dataset} threats are {list(threats(dataset))}")
     return out
 
 

@@ -149,6 +149,25 @@ def _arch_line(arch: str) -> str:
     return f"advlab.models.{ARCHITECTURES[arch].__name__}, {n / 1e6:.2f}M parameters"
 
 
+def _beside_published(res: dict) -> list[str]:
+    """This model's row next to Maini et al.'s multi-perturbation rows and the paper's headline."""
+    from .table import HEADLINE, PUBLISHED
+
+    cols = ("clean", "linf", "l1", "l2", "union_lp")
+    rows = [("this model (trusted evaluation, first "
+             f"{res['n']} test images)", [f"{100 * res[c]:.1f}" for c in cols])]
+    for key in ("mnist-max", "mnist-avg", "mnist-msd"):
+        p = PUBLISHED[key]
+        rows.append((p.label, [f"{p.values[c]:.1f}" for c in cols]))
+    rows.append((HEADLINE.label, ["–"] * 4 + [f"{HEADLINE.values['union_lp']:.1f}"]))
+    lines = ["## Beside the published multi-perturbation models", "",
+             "| model | clean | l_inf 0.3 | l_1 10 | l_2 2 | union l_p |", "|" + "---|" * 6]
+    lines += ["| " + " | ".join([label, *vals]) + " |" for label, vals in rows]
+    return lines + ["", "Published rows as cited in `advlab.zoo.table`; Maini et al. measured "
+                    "them with their own attack suite, not this one, and on another "
+                    "architecture and training budget.", ""]
+
+
 def write_card(name: str) -> Path:
     """The model card from the recipe, the training log and the stored results."""
     from ..train.recipes import get_recipe
@@ -205,6 +224,8 @@ def write_card(name: str) -> Path:
                 f"attacks ({r.get('attacks', '')}), by `{r['command']}`:", "",
                 "| " + " | ".join(head_all) + " |", "|" + "---|" * len(head_all),
                 "| " + " | ".join(f"{100 * r[c]:.1f}" for c in COLUMNS) + " |", ""]
+    if res and {a.threat for a in recipe.attacks} == {"linf", "l1", "l2"}:
+        out += _beside_published(res)
     pub = PUBLISHED.get(name)
     if pub:
         vals = ", ".join(f"{k} {v}" for k, v in pub.values.items())
