@@ -23,6 +23,13 @@ many adversarial examples as steps over 1%. eta starts at 1 (a full-budget step)
 Losses: "ce", "margin" (Carlini & Wagner) or "dlr", the scale-invariant difference of logits ratio
 -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)), which does not vanish when the model saturates
 its softmax (a classic source of gradient masking).
+
+Targeted APGD (``apgd_targeted``, ``APGDT``; AutoAttack's APGD-T) runs APGD once per target class,
+the k classes the model ranks highest after the true one on the clean input, with the targeted
+DLR loss -(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2). An untargeted loss follows the gradient
+towards the runner-up class; when that class cannot be reached within the budget but another
+can, only an attack aimed at the other class finds the adversarial example. Success still means
+misclassified (any wrong class), as for every attack in an evaluation.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from ._common import (
     per_example_loss,
 )
 
-__all__ = ["apgd", "APGD", "dlr_loss", "checkpoints"]
+__all__ = ["apgd", "APGD", "apgd_targeted", "APGDT", "dlr_loss", "dlr_targeted_loss", "checkpoints"]
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -55,6 +62,20 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
     return (others - z_y) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def dlr_targeted_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B,) targeted DLR loss -(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2), higher is better.
+
+    logits (B, K) with K >= 4, y and target (B,) int64 class indices (target != y). Positive
+    when the target's logit beats the true one; invariant to shifting and scaling the logits.
+    """
+    if logits.shape[1] < 4:
+        raise ValueError("the targeted DLR loss needs at least 4 classes; use apgd with 'margin'")
+    top, _ = logits.topk(4, dim=1)
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    return (z_t - z_y) / (top[:, 0] - (top[:, 2] + top[:, 3]) / 2 + 1e-12)
 
 
 def _loss(logits, y, loss):
@@ -94,15 +115,23 @@ def _mass_support(delta, frac):
 
 
 def _direction(threat, grad, x_adv, k):
-    if isinstance(threat, Linf):
-        return grad.sign()
-    if isinstance(threat, L2):
-        return grad / _view(grad.flatten(1).norm(dim=1).clamp_min(1e-12), grad)
-    return _l1_direction(grad, x_adv, k)
+    """Steepest-ascent direction of unit size (l_inf: sign; l_2: unit l_2 norm; l_1: sparse).
+
+    l_inf and l_2 take the threat's own step of size 1 from 0, so there is one copy of it: L2's
+    rescales by the largest |g_i| first, so gradients of size 1e-20 give the same direction as
+    unscaled ones (a norm floor would shrink their steps to nothing).
+    """
+    if isinstance(threat, L1):
+        return _l1_direction(grad, x_adv, k)
+    return threat.step(torch.zeros_like(grad), grad, 1.0)
 
 
 def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, eta_l1=1.0):
-    """One APGD run from ``delta``; returns (x_best, success, loss_best) per example."""
+    """One APGD run from ``delta``; returns (x_best, success, loss_best) per example.
+
+    ``loss``: "ce", "margin", "dlr" or a callable (logits (B, K), y (B,)) -> (B,) to maximise.
+    Success is always misclassification of y.
+    """
     b, d = x.shape[0], x[0].numel()
     eps = threat.eps_for(x)
     l1 = isinstance(threat, L1)
@@ -116,7 +145,7 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, et
     def forward(dl):
         xa = (x + dl).detach().requires_grad_(True)
         logits = model(xa)
-        losses = _loss(logits, y, loss)
+        losses = loss(logits, y) if callable(loss) else _loss(logits, y, loss)
         (g,) = torch.autograd.grad(losses.sum(), xa)
         return losses.detach(), g.detach(), misclassified(logits.detach(), y, False)
 
@@ -190,12 +219,9 @@ def apgd(
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1], success (B,), loss (B,).
     """
-    if not isinstance(threat, (Linf, L2, L1)):
-        raise TypeError(f"APGD attacks Linf, L2 or L1 threats, got {threat!r}")
+    _check_args(threat, steps, restarts)
     if loss not in ("ce", "margin", "dlr"):
         raise ValueError(f"loss must be 'ce', 'margin' or 'dlr', got {loss!r}")
-    if steps < 1 or restarts < 1:
-        raise ValueError(f"need steps >= 1 and restarts >= 1, got {steps} and {restarts}")
     check_inputs(model, x, y)
     x = x.detach()
     with frozen(model):
@@ -219,6 +245,85 @@ def apgd(
                     break
         x_adv = _final_project(threat, x, x_adv)
     return AttackResult(x_adv, succ, losses)
+
+
+def _check_args(threat, steps, restarts):
+    if not isinstance(threat, (Linf, L2, L1)):
+        raise TypeError(f"APGD attacks Linf, L2 or L1 threats, got {threat!r}")
+    if steps < 1 or restarts < 1:
+        raise ValueError(f"need steps >= 1 and restarts >= 1, got {steps} and {restarts}")
+
+
+def apgd_targeted(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    threat: ThreatModel,
+    targets: int = 9,
+    steps: int = 100,
+    rho: float = 0.75,
+    momentum: float = 0.75,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Targeted APGD (APGD-T) with the targeted DLR loss on ``Linf``, ``L2`` or ``L1``.
+
+    One APGD run of ``steps`` steps per target: the ``targets`` classes with the highest clean
+    logits after y (the runner-up first; at most K - 1), each run only on the examples no
+    earlier target has broken; examples misclassified at x are not attacked. Cost: up to
+    ``targets * (steps + 1)`` forward and backward passes per example that stays robust.
+
+    Args:
+        model: (B, C, H, W) in [0, 1] -> (B, K) logits, K >= 4; mode and requires_grad restored.
+        x: (B, C, H, W) float images in [0, 1]. y: (B,) int64 labels.
+        threat: ``Linf``, ``L2`` or ``L1`` (l1-APGD steps and projection), budgets a float or (B,).
+        targets: how many target classes to try (AutoAttack: 9, every other class on MNIST).
+        steps: APGD steps per target (AutoAttack: 100). rho, momentum: APGD's constants.
+        random_start: each run starts at a random point of the threat model (else at x).
+        generator: a ``torch.Generator`` on x's device for the random starts.
+
+    Returns:
+        AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1]; success (B,) True where
+        x_adv is misclassified (any wrong class, not only the target); loss (B,) the targeted
+        DLR loss at x_adv (the best over the targets tried).
+    """
+    _check_args(threat, steps, 1)
+    if targets < 1:
+        raise ValueError(f"need targets >= 1 (how many classes to aim at), got {targets}")
+    check_inputs(model, x, y)
+    x = x.detach()
+    with frozen(model):
+        with torch.no_grad():
+            logits = model(x)
+        check_logits(logits, y)
+        ranked = _ranked_others(logits, y)[:, :targets]
+        x_adv = x.clone()
+        succ = misclassified(logits, y, False)
+        losses = dlr_targeted_loss(logits, y, ranked[:, 0])
+        for i in range(ranked.shape[1]):
+            todo = (~succ).nonzero().squeeze(1)  # one sync per target, not per step
+            if todo.numel() == 0:
+                break
+            xs, ys, ts = x[todo], y[todo], ranked[todo, i]
+            t = _sub(threat, todo)
+            start = t.random_start(xs, generator) if random_start else t.zero(xs)
+
+            def objective(lg, yy, ts=ts):
+                return dlr_targeted_loss(lg, yy, ts)
+
+            run = _run(model, xs, ys, t, start, steps, objective, rho, momentum)
+            upd = better(run[1], run[2], succ[todo], losses[todo])
+            idx = todo[upd]
+            x_adv[idx], succ[idx], losses[idx] = run[0][upd], run[1][upd], run[2][upd]
+        x_adv = _final_project(threat, x, x_adv)
+    return AttackResult(x_adv, succ, losses)
+
+
+def _ranked_others(logits, y):
+    """(B, K - 1) the classes other than y, highest clean logit first."""
+    order = logits.argsort(dim=1, descending=True)
+    keep = order != y[:, None]
+    return order[keep].view(order.shape[0], -1)
 
 
 def _sub(threat, idx):
@@ -255,3 +360,23 @@ class APGD:
             generator = torch.Generator(device=x.device).manual_seed(self.seed)
         return apgd(model, x, y, self.threat, self.steps, self.restarts, self.loss,
                     generator=generator)
+
+
+@dataclass(frozen=True)
+class APGDT:
+    """Targeted APGD as a stateless attack object: ``APGDT(L2(2.0), targets=9, steps=50)``.
+
+    ``steps`` are per target, so an example that stays robust costs ``targets * (steps + 1)``
+    gradient passes. Without a ``generator``, each call seeds a local one with ``seed``.
+    """
+
+    threat: ThreatModel
+    steps: int = 100
+    targets: int = 9
+    seed: int = 0
+
+    def __call__(self, model, x, y, generator=None) -> AttackResult:
+        if generator is None:
+            generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        return apgd_targeted(model, x, y, self.threat, self.targets, self.steps,
+                             generator=generator)
