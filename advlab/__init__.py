@@ -1,15 +1,31 @@
 """advlab: adversarial robustness to multiple perturbations, as a course and a small library.
 
 Images are float tensors in [0, 1] of shape (B, C, H, W); models return logits.
+
+Everything below is imported on first use (``advlab.pgd``, ``advlab.zoo.load``,
+``from advlab import Linf``), so ``import advlab`` and the command line start at once.
 """
 
-from . import attacks, data, masking, models, presets, threats
-from .attacks import AttackResult, fgsm, grid_attack, pgd
-from .diagnose import DiagnosisReport, diagnose
-from .evaluate import UnionResult, accuracy, evaluate_union
-from .threats import L1, L2, Affine, Linf, RotationTranslation
+from __future__ import annotations
+
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
+
+# submodules reachable as advlab.NAME after a bare ``import advlab``
+_SUBMODULES = ("attacks", "data", "masking", "models", "presets", "threats", "zoo", "train",
+               "evaluate", "diagnose", "projections", "device", "viz", "widgets", "tradeoff",
+               "course", "course_figures")
+# name -> the submodule that defines it
+_NAMES = {
+    "AttackResult": "attacks", "fgsm": "attacks", "pgd": "attacks", "grid_attack": "attacks",
+    "DiagnosisReport": "diagnose", "diagnose": "diagnose",
+    "UnionResult": "evaluate", "accuracy": "evaluate", "evaluate_union": "evaluate",
+    "L1": "threats", "L2": "threats", "Affine": "threats", "Linf": "threats",
+    "RotationTranslation": "threats",
+}
 
 __all__ = [
     "attacks",
@@ -17,6 +33,7 @@ __all__ = [
     "models",
     "presets",
     "threats",
+    "zoo",
     "AttackResult",
     "fgsm",
     "pgd",
@@ -33,3 +50,31 @@ __all__ = [
     "diagnose",
     "DiagnosisReport",
 ]
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'advlab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+class _Package(types.ModuleType):
+    """The import system binds each submodule to its package once loaded; ``advlab.diagnose``
+    stays the function (not the submodule of the same name), as with eager imports."""
+
+    def __setattr__(self, name, value):
+        if name == "diagnose" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

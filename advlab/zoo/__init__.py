@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported by load(), not here: `advlab zoo --help` starts at once
+    import torch
+    from torch import nn
 
 __all__ = [
     "ZooEntry",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 __all__ = ["register", "run_list", "run_table"]
 
@@ -26,15 +27,32 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_table_args(args: argparse.Namespace) -> list[str]:
+    """The model names, every argument checked before any work (one-line errors)."""
+    from ..cli import UsageError, checked_device
+    from . import PLANNED, available
+
+    shipped = available()
+    for name in args.models:
+        if name not in shipped:
+            what = "not trained in this version" if name in PLANNED else "unknown"
+            raise UsageError(f"zoo model {name!r} is {what}; the models: {', '.join(shipped)} "
+                             "(advlab zoo list)")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+    if not args.stored and args.device is not None:
+        checked_device(args.device)
+    return args.models or shipped
+
+
 def run_table(args: argparse.Namespace) -> int:
+    names = _check_table_args(args)
     import torch
 
-    from . import available
     from .table import format_table, reproduction_table, stored_rows
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.models or available()
     if not names:
         print("no zoo model is shipped in this version", file=sys.stderr)
         return 1
@@ -77,6 +95,8 @@ def _commands(rows: list[dict]) -> str:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``zoo list`` and ``zoo table`` to an argparse subparsers object."""
+    from ..cli import int_range
+    from ..eval_cli import STRENGTHS
     p = subparsers.add_parser("zoo", help="the pretrained MNIST model zoo", description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="zoo_command", metavar="{list,table}")
@@ -84,10 +104,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     pl.set_defaults(func=run_list)
     pt = sub.add_parser("table", help="measure every shipped model (the reproduction table)")
     pt.add_argument("models", nargs="*", help="model names (default: every shipped model)")
-    pt.add_argument("--n", type=int, default=1000, help="first N MNIST test images (1000)")
-    pt.add_argument("--strength", default="strong", help="advlab.presets strength (strong)")
+    pt.add_argument("--n", type=int_range(1, 10000), default=1000,
+                    help="first N MNIST test images (1000)")
+    pt.add_argument("--strength", default="strong", choices=STRENGTHS,
+                    help="advlab.presets strength (strong)")
     pt.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if present)")
-    pt.add_argument("--threads", type=int, default=None)
+    pt.add_argument("--threads", type=int_range(1), default=None)
     pt.add_argument("--out", default=None, help="also write the table (markdown) here")
     pt.add_argument("--no-progress", action="store_true")
     pt.add_argument("--stored", action="store_true",
