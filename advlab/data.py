@@ -9,6 +9,7 @@ All images come out as float32 tensors in [0, 1]; no normalisation here (models 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -51,10 +52,24 @@ def _load(cls, name: str, folder: str, train: bool, root, download: bool) -> Dat
     except RuntimeError as first:
         if not download:
             raise _missing(name, where / folder, "download=False was given") from first
+    created = _first_missing(where / folder / "raw")
     try:
         return cls(root=str(where), train=train, download=True, transform=tf)
     except Exception as err:  # network errors come in many types
-        raise _missing(name, where / folder, f"the download failed ({err})") from err
+        if created is not None:  # what the failed download made: nothing half-made stays
+            shutil.rmtree(created, ignore_errors=True)
+        why = " ".join(str(err).split())  # torchvision's message spans lines: one line here
+        raise _missing(name, where / folder, f"the download failed ({why})") from err
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to ``path`` that does not exist yet (None: all do)."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
 
 
 def _missing(name: str, looked: Path, why: str) -> DataNotFoundError:

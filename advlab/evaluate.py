@@ -106,6 +106,29 @@ def _as_stack(attacks) -> list[Attack]:
     return list(attacks) if isinstance(attacks, Sequence) else [attacks]
 
 
+def _checked_attacks(attacks) -> dict[str, list[Attack]]:
+    """``attacks`` as {threat name: [attacks]}, or a clear error for anything else."""
+    example = "{'linf': [PGD(Linf(0.3))], 'l2': [PGD(L2(2.0))]}"
+    if not isinstance(attacks, Mapping):
+        kind = type(attacks).__name__
+        raise TypeError(
+            f"attacks must map each threat name to its attacks, e.g. {example}, or "
+            f"advlab.presets.attacks('mnist', 'lite'); got a {kind}"
+            + (": wrap it as {'linf': attacks} (one threat) or name each threat"
+               if isinstance(attacks, (list, tuple)) else "")
+        )
+    if not attacks:
+        raise ValueError(f"give at least one threat and its attacks, e.g. {example}")
+    return {name: _as_stack(a) for name, a in attacks.items()}
+
+
+def _check_not_empty(data) -> None:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        if data[0].shape[0] == 0:
+            raise ValueError(f"x is an empty batch (shape {tuple(data[0].shape)}): "
+                             "evaluate_union needs at least one example")
+
+
 def _checked_adv(attack, x, x_adv):
     """Refuse adversarial inputs outside the image box or outside an l_p attack's threat model."""
     if x_adv.shape != x.shape:
@@ -148,9 +171,8 @@ def evaluate_union(
     """
     from tqdm.auto import tqdm
 
-    if not attacks:
-        raise ValueError("give at least one attack, e.g. {'linf': PGD(Linf(0.3))}")
-    stacks = {name: _as_stack(a) for name, a in attacks.items()}
+    stacks = _checked_attacks(attacks)
+    _check_not_empty(data)
     total = _num_batches(data, batch_size)
     show = progress if progress is not None else (total or 2) > 1
     clean_all, worst_all, threat_all = [], [], []
@@ -165,6 +187,8 @@ def evaluate_union(
                 robust_all[name].append(out[1][name])
             worst_all.append(out[2])
             threat_all.extend(out[3])
+    if not clean_all:
+        raise ValueError("data held no batches: evaluate_union needs at least one example")
     clean = torch.cat(clean_all)
     robust = {name: torch.cat(v) for name, v in robust_all.items()}
     union = clean.clone()

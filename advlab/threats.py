@@ -15,6 +15,7 @@ same threat with every budget multiplied by ``f`` (used by ``Affine``).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import torch
@@ -34,6 +35,29 @@ def check_eps(eps, name: str = "eps") -> None:
         raise ValueError(f"{name} must be finite, got {eps!r}")
     if (e < 0).any():
         raise ValueError(f"{name} must be >= 0, got {eps!r}; a budget is a size, never negative")
+
+
+def warn_if_unbounded(threat: ThreatModel, bound: float, what: str, once: bool = False) -> None:
+    """Warn when a float budget exceeds ``bound``, the largest distance between two [0, 1]
+    images (``what`` says which): the threat covers the whole box and every attack succeeds.
+    Only plain numbers are checked (no device sync); exactly ``bound`` is allowed (diagnose's
+    "unbounded" check uses it on purpose). ``once``: only the first time for this budget (for
+    checks that run at every step)."""
+    eps = threat.eps
+    key = (type(threat).__name__, eps, bound)
+    if isinstance(eps, (int, float)) and eps > bound and not (once and key in _WARNED):
+        _WARNED.add(key)
+        warnings.warn(
+            f"{type(threat).__name__}(eps={eps:g}) is larger than {what} ({bound:g}): the threat "
+            "covers the whole [0, 1] box and every attack succeeds. Budgets are in [0, 1] pixel "
+            f"units (the paper's MNIST budgets: {_PAPER[threat.name]}); divide a budget in "
+            "0-255 units by 255.",
+            UserWarning, stacklevel=4,
+        )
+
+
+_WARNED: set = set()
+_PAPER = {"linf": "Linf(0.3)", "l2": "L2(2.0)", "l1": "L1(10.0)"}
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -94,6 +118,10 @@ class Linf(ThreatModel):
     eps: float = 0.3
     name = "linf"
 
+    def __post_init__(self):
+        check_eps(self.eps)
+        warn_if_unbounded(self, 1.0, "the largest l_inf distance between two images")
+
     def random_start(self, x, generator=None):
         u = torch.empty_like(x).uniform_(-1, 1, generator=generator)
         return _box(u * _view(self.eps_for(x), x), x)
@@ -115,6 +143,12 @@ class L2(ThreatModel):
 
     eps: float = 2.0
     name = "l2"
+
+    def eps_for(self, x: torch.Tensor) -> torch.Tensor:
+        d = math.prod(x.shape[1:])
+        warn_if_unbounded(self, math.sqrt(d), f"the l_2 diameter of {d}-pixel images",
+                          once=True)
+        return super().eps_for(x)
 
     def random_start(self, x, generator=None):
         g = torch.empty_like(x).normal_(generator=generator)
@@ -155,6 +189,12 @@ class L1(ThreatModel):
     q: float = 99.0
     box_projection: str = "exact"
     name = "l1"
+
+    def eps_for(self, x: torch.Tensor) -> torch.Tensor:
+        d = math.prod(x.shape[1:])
+        warn_if_unbounded(self, float(d), f"the l_1 diameter of {d}-pixel images",
+                          once=True)
+        return super().eps_for(x)
 
     def __post_init__(self):
         check_eps(self.eps)

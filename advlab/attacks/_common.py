@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -83,12 +84,56 @@ def check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str =
             f"model is on {dev} but x is on {x.device} and {name} on {y.device}; "
             "move them with .to(device) first"
         )
+    weights = _model_dtype(model)
+    if weights is not None and x.dtype != weights:
+        raise TypeError(
+            f"images are {x.dtype} but the model's weights are {weights}; convert the images "
+            f"with x.to({weights}) (e.g. x.float() for float64 arrays from numpy)"
+        )
     lo, hi = torch.aminmax(x.detach())
     if torch.isnan(lo) or lo < 0 or hi > 1:
         raise ValueError(
             f"images must lie in [0, 1] (got min {lo.item():.4g}, max {hi.item():.4g}); "
             "advlab models normalise inside, so pass raw pixels scaled to [0, 1]"
         )
+    _check_shape(model, x)
+
+
+def _model_dtype(model: nn.Module):
+    for t in model.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def _shape_hint(shape: tuple) -> str:
+    """What to do with images of ``shape`` that the model refused."""
+    if len(shape) == 3:
+        return f"add the channel axis: x.unsqueeze(1) gives {(shape[0], 1, *shape[1:])}"
+    side = math.isqrt(shape[-1]) if len(shape) == 2 else 0
+    if side and side * side == shape[-1]:
+        return f"flat images: x.view(-1, 1, {side}, {side}) gives {(shape[0], 1, side, side)}"
+    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
+        return "channels last: x.permute(0, 3, 1, 2) puts the channels second"
+    return "reshape them to what the model was trained on"
+
+
+def _check_shape(model: nn.Module, x: torch.Tensor) -> None:
+    """Two images through the model (eval mode, no grad): a clear error when they do not fit."""
+    probe = x[:2]  # two: a single (1, H, W) image would pass as one unbatched image
+    error = None
+    try:
+        with frozen(model), torch.no_grad():
+            out = model(probe)
+        fits = isinstance(out, torch.Tensor) and out.dim() == 2 and len(out) == len(probe)
+    except RuntimeError as err:
+        fits, error = False, err
+    if not fits:
+        raise ValueError(
+            f"the model does not accept images of shape {tuple(x.shape)} (it must return "
+            "(B, K) logits); images are batches (B, C, H, W) in [0, 1], e.g. (B, 1, 28, 28) "
+            f"for MNIST: {_shape_hint(tuple(x.shape))}"
+        ) from error
 
 
 def check_logits(logits: torch.Tensor, y: torch.Tensor, name: str = "y") -> None:
