@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -18,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
 COURSE = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 MINE = ["00_welcome.ipynb", "01_adversarial_examples.ipynb", "04_tradeoff.ipynb"]
+# the notebooks whose charts must show the zoo's stored trusted rows (issue #18)
+CHARTS = ["02_adversarial_training.ipynb", "07_conclusions.ipynb"]
 
 
 def _badges():
@@ -126,3 +129,87 @@ def test_install_cell_installs_the_pinned_ref_in_colab(monkeypatch):
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
     assert cmd[-1] == f"advlab @ git+https://github.com/{badges.SLUG}@{badges.REF}"
     assert kwargs.get("check") is True
+
+
+def _markdown(path: Path) -> str:
+    return "\n".join(_src(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+
+
+def _number(path: Path) -> int:
+    return int(path.name[:2])
+
+
+@pytest.mark.parametrize("path", COURSE[:-1], ids=lambda p: p.name)
+def test_next_link_points_to_the_next_notebook(path):
+    """Every notebook but the last ends with "Next: **notebook N**" for the one after it."""
+    lines = [line for line in _markdown(path).splitlines() if line.startswith("Next:")]
+    assert len(lines) == 1, f"{path.name}: expected one 'Next:' line, found {lines}"
+    named = [int(k) for k in re.findall(r"notebook (\d+)", lines[0])]
+    assert named == [_number(path) + 1], f"{path.name}: {lines[0]!r}"
+
+
+def test_the_last_notebook_has_no_next_link():
+    assert "Next:" not in _markdown(COURSE[-1])
+
+
+def test_welcome_map_lists_every_notebook():
+    """00's course map has a row "| k. Title |" for each notebook, titled as the notebook is."""
+    text = _markdown(NB_DIR / "00_welcome.ipynb")
+    rows = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d)\. ([^|]+)\|", text,
+                                                            re.MULTILINE)}
+    assert sorted(rows) == [_number(p) for p in COURSE] and len(COURSE) == 8
+    for path in COURSE:
+        title = next(line for line in _markdown(path).splitlines() if line.startswith("# "))
+        first_word = title.split(". ", 1)[1].split()[0].rstrip(":")
+        assert first_word in rows[_number(path)], (path.name, rows[_number(path)])
+    assert "planned" not in text.lower()
+
+
+def _chart_cells(path: Path) -> list[str]:
+    return [_src(c) for c in _load(path)["cells"]
+            if "trusted-chart" in c["metadata"].get("tags", [])]
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_charts_beside_published_numbers_are_tagged(name):
+    """A chart beside published numbers is a tagged trusted chart, or says its numbers are live
+    upper bounds; the zoo's stored rows are drawn only by tagged cells."""
+    cells = [c for c in _load(NB_DIR / name)["cells"] if c["cell_type"] == "code"]
+    assert _chart_cells(NB_DIR / name)
+    for cell in cells:
+        src, tags = _src(cell), cell["metadata"].get("tags", [])
+        if "plot_threat_panels(" in src or "plot_accuracy_bars(" in src:
+            assert "trusted-chart" in tags or "upper bound" in src, src[:80]
+        if "zoo_vs_published(" in src:
+            assert "trusted-chart" in tags
+
+
+def _bars(fig) -> dict[tuple[str, str], float]:
+    out = {}
+    for ax in fig.axes:
+        for patch in ax.patches:
+            gid = patch.get_gid() or ""
+            if gid.startswith("ours:"):
+                _, model, column = gid.split(":")
+                out[(model, column)] = patch.get_width()
+    return out
+
+
+@pytest.mark.parametrize("path", [p for p in COURSE if _chart_cells(p)], ids=lambda p: p.name)
+def test_trusted_charts_show_the_stored_results(path):
+    """Run each tagged chart cell for real; every "ours" bar equals the stored trusted row."""
+    pytest.importorskip("matplotlib")
+    from advlab.zoo.table import best_model, stored_result
+
+    for src in _chart_cells(path):
+        code = "\n".join(line for line in src.splitlines() if not line.startswith("%"))
+        ns: dict = {}
+        exec(compile(code, f"{path.name}:trusted-chart", "exec"), ns)
+        bars = _bars(ns["fig"])
+        assert bars, f"{path.name}: the chart has no 'ours' bars"
+        for (model, column), width in bars.items():
+            row = stored_result(model)
+            assert row["strength"] == "strong" and row["n"] == 1000
+            assert width == pytest.approx(100 * row[column], abs=1e-6), (model, column)
+        if path.name == "07_conclusions.ipynb":
+            assert best_model("union_lp") in {m for m, _ in bars}
