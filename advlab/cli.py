@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("advlab.zoo.cli", "the pretrained MNIST model zoo"),
     "course": ("advlab.course.cli", "course tools: release exercises, package graders"),
     "grade": ("advlab.course.cli", "grade a folder of submissions"),
+    "challenge": ("advlab.challenge.cli", "a class challenge: attack/defense tracks, leaderboard"),
 }
 COMMAND_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 DEBUG_ENV = "ADVLAB_DEBUG"
@@ -53,8 +54,8 @@ def int_range(lo: int, hi: int | None = None):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < lo or (hi is not None and value > hi):
-            span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise argparse.ArgumentTypeError(f"must be in {span}, got {value}")
+            span = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
         return value
 
     parse.__name__ = "int"  # argparse names the type in its messages
