@@ -26,6 +26,7 @@ __all__ = [
     "ball_figure",
     "AttackExplorer",
     "TradeoffExplorer",
+    "tradeoff_figure",
 ]
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
@@ -256,35 +257,21 @@ class TradeoffExplorer:
                                     max(1, round(10 ** self.log_d.value)))
 
     def update(self):
-        """Recompute the exact accuracies for the current sliders and redraw."""
+        """Recompute the exact accuracies for the current sliders and redraw.
+
+        The picture marks the chosen r on every curve and says "at r = ..." in its title, as the
+        caption below it does, so that moving the r slider visibly moves both.
+        """
         dist = self.distribution()
         e_inf, e_1 = 2 * dist.eta * self.k_inf.value, 2.0 * self.k_1.value
         f = dist.frontier(eps_inf=e_inf, eps_1=e_1)
         r = 10 ** self.log_r.value
         here = dist.accuracies(r, e_inf, e_1)
         best = dist.best(e_inf, e_1)
-        fig = _agg_figure(figsize=(11, 3.6))
-        left, right = fig.subplots(1, 2)
-        rr = np.clip(f["r"], 1e-3, 1e3)
-        for name, color in (("clean", "0.5"), ("linf", "tab:blue"), ("l1", "tab:orange"),
-                            ("union", "tab:red")):
-            left.plot(rr, f[name], color=color, label=name)
-        left.axvline(r, color="k", lw=0.8, ls="--")
-        left.set_xscale("log")
-        left.set_xlabel("r = a / b  (weight on x_0 / weight on the weak features)")
-        left.set_ylabel("exact accuracy")
-        left.set_ylim(-0.02, 1.02)
-        left.legend(fontsize=8, loc="center left")
-        right.plot(f["linf"], f["l1"], color="0.3")
-        right.plot([here["linf"]], [here["l1"]], "o", color="tab:red", label=f"r = {r:.3g}")
-        right.set_xlabel("accuracy under l_inf")
-        right.set_ylabel("accuracy under l_1")
-        right.set_xlim(-0.02, 1.02)
-        right.set_ylim(-0.02, 1.02)
-        right.set_aspect("equal")
-        right.legend(fontsize=8)
-        right.set_title(f"d = {dist.d}, eps_inf = {e_inf:.3g}, eps_1 = {e_1:.3g}", fontsize=9)
-        fig.tight_layout()
+        at_best = dist.accuracies(best["union"][1], e_inf, e_1)
+        fig = _agg_figure(figsize=(11, 3.8), layout="constrained")
+        title = f"d = {dist.d}, eps_inf = {e_inf:.3g}, eps_1 = {e_1:.3g}"
+        tradeoff_figure(fig, f, r, here, (best["union"][1], at_best), title=title)
         self.image.value = _png(fig)
         self.last = {"d": dist.d, "r": r, "eps_inf": e_inf, "eps_1": e_1, **here,
                      "best": best}
@@ -294,3 +281,43 @@ class TradeoffExplorer:
             f"l_inf {100 * best['linf'][0]:.1f}%, l_1 {100 * best['l1'][0]:.1f}%, "
             f"<b>union {100 * best['union'][0]:.1f}%</b> (r = {best['union'][1]:.3g})")
         return self.last
+
+
+_CURVES = (("clean", "0.5"), ("linf", "tab:blue"), ("l1", "tab:orange"), ("union", "tab:red"))
+
+
+def tradeoff_figure(fig, f: dict, r: float, here: dict, best: tuple[float, dict],
+                    title: str = ""):
+    """Draw the explorer's picture into ``fig``: left, each accuracy against r (log scale) with
+    the chosen r marked on every curve; right, the (l_inf, l_1) pairs linear classifiers reach,
+    the chosen one and the best-union one marked. f: ``TradeoffDistribution.frontier`` output;
+    here: the accuracies at r; best: (the r of the best union accuracy, the accuracies there).
+    Returns fig."""
+    left, right = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    rr = np.clip(f["r"], 1e-3, 1e3)
+    r_shown = min(max(r, 1e-3), 1e3)
+    for name, color in _CURVES:
+        left.plot(rr, f[name], color=color, label=name)
+        left.plot([r_shown], [here[name]], "o", color=color, ms=6, mec="k", mew=0.6)
+    left.axvline(r_shown, color="k", lw=0.8, ls="--")
+    left.set_xscale("log")
+    left.set_xlabel("r = a / b  (weight on x_0 / weight on the weak features)")
+    left.set_ylabel("exact accuracy")
+    left.set_ylim(-0.02, 1.02)
+    left.set_title(f"at r = {r:.3g}: l_inf {100 * here['linf']:.1f}%, l_1 {100 * here['l1']:.1f}%,"
+                   f" union {100 * here['union']:.1f}%", fontsize=10)
+    left.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    right.plot(f["linf"], f["l1"], color="0.3", label="linear classifiers")
+    right.plot([here["linf"]], [here["l1"]], "o", color="tab:red", ms=7, mec="k", mew=0.6,
+               label=f"r = {r:.3g}")
+    r_best, at_best = best
+    right.plot([at_best["linf"]], [at_best["l1"]], "*", color="k", ms=9,
+               label=f"best union (r = {r_best:.3g})")
+    right.set_xlabel("accuracy under l_inf")
+    right.set_ylabel("accuracy under l_1")
+    right.set_xlim(-0.02, 1.02)
+    right.set_ylim(-0.02, 1.02)
+    right.set_aspect("equal")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    right.set_title(title, fontsize=9)
+    return fig

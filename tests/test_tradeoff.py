@@ -102,3 +102,41 @@ def test_sample_statistics():
 def test_rejects_bad_parameters(kw):
     with pytest.raises(ValueError):
         TradeoffDistribution(**kw)
+
+
+def test_explorer_redraws_marker_and_text_when_r_moves():
+    pytest.importorskip("ipywidgets")
+    from advlab.widgets import TradeoffExplorer
+
+    explorer = TradeoffExplorer(p0=0.9, alpha=2.0, d=400)
+    png, caption = explorer.image.value, explorer.caption.value
+    assert caption.startswith("at r = 2:")
+    explorer.log_r.value = -1.0  # r = 0.1: lean on the weak features
+    assert explorer.image.value != png, "the picture did not redraw"
+    assert explorer.caption.value.startswith("at r = 0.1:")
+    exact = TradeoffDistribution(0.9, 2.0, 400).accuracies(0.1)
+    assert explorer.last["r"] == pytest.approx(0.1)
+    assert explorer.last["l1"] == pytest.approx(exact["l1"])
+    assert f"l_1 {100 * exact['l1']:.1f}%" in explorer.caption.value
+
+
+def test_tradeoff_figure_marks_the_chosen_r_on_every_curve():
+    from matplotlib.figure import Figure
+
+    from advlab.widgets import tradeoff_figure
+
+    dist = TradeoffDistribution(0.9, 2.0, 400)
+    f, r = dist.frontier(), 0.5
+    here = dist.accuracies(r)
+    best = dist.best()
+    fig = tradeoff_figure(Figure(layout="constrained"), f, r, here,
+                          (best["union"][1], dist.accuracies(best["union"][1])), title="t")
+    left, right = fig.axes[:2]
+    assert left.get_title().startswith("at r = 0.5:")
+    dots = [ln for ln in left.lines if len(ln.get_xdata()) == 1 and ln.get_marker() == "o"]
+    assert sorted(float(ln.get_ydata()[0]) for ln in dots) == pytest.approx(
+        sorted(here[k] for k in ("clean", "linf", "l1", "union")))
+    assert all(float(ln.get_xdata()[0]) == pytest.approx(r) for ln in dots)
+    marker = [ln for ln in right.lines if ln.get_label() == "r = 0.5"][0]
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx(
+        (here["linf"], here["l1"]))
