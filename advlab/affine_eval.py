@@ -234,13 +234,15 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=10, help="PGD steps on a mixture's l_p part")
     ap.add_argument("--queries", type=int, default=100, help="Square queries per mixture part")
     ap.add_argument("--pairs", default=None, help=f"comma-separated, of {', '.join(PAIRS)}")
+    ap.add_argument("--models", default=None, help="comma-separated zoo models (default MODELS)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("affine_stored.py"))
     args = ap.parse_args(argv)
     command = (f"python -m advlab.affine_eval --n {args.n} --strength {args.strength} "
                f"--steps {args.steps} --queries {args.queries}")
     t0 = time.time()
-    table = affine_table(n=args.n, strength=args.strength, device=args.device,
+    models = ({pair: args.models.split(",") for pair in PAIRS} if args.models else None)
+    table = affine_table(models=models, n=args.n, strength=args.strength, device=args.device,
                          steps=args.steps, queries=args.queries,
                          pairs=args.pairs.split(",") if args.pairs else None,
                          on_row=lambda t: _write(t, args.out, command, complete=False))
