@@ -58,7 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--train-n", type=int_range(1, 60000), default=None,
                    help="with --train: training images (default 60000)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if present)")
-    p.add_argument("--data", default=None, help="data folder (default: $ADVLAB_DATA)")
+    p.add_argument("--data", default=None,
+                   help="a folder that holds MNIST/raw/ (no download; default: $ADVLAB_DATA, "
+                   "else ~/.advlab/data, downloaded on first use)")
     p.add_argument("--seed", type=int, default=0, help="with --train: the seed (default 0)")
     p.add_argument("--json", metavar="FILE", help="also write the accuracies as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -131,11 +133,12 @@ def plan(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    todo = plan(args)
     from .data import mnist_tensors
 
-    todo = plan(args)
     t0 = time.perf_counter()
-    x, y = mnist_tensors(args.n, train=False, root=args.data)  # data found before any training
+    # the data are found before any training; a --data folder must hold them (no download)
+    x, y = mnist_tensors(args.n, train=False, root=args.data, download=args.data is None)
     models = _load_models(args, todo)
     results = evaluate_models(models, (x, y), todo, args.strength, not args.no_progress)
     print(report(results, args, todo, time.perf_counter() - t0))
@@ -174,7 +177,7 @@ def _trained(args, device):
     from .train.basic import fit
 
     n = args.train_n or 60000
-    x, y = mnist_tensors(n, train=True, root=args.data)
+    x, y = mnist_tensors(n, train=True, root=args.data, download=args.data is None)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         model = build_model("compact-cnn")

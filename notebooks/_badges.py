@@ -1,7 +1,9 @@
 """Badges and the Colab install cell of every course notebook, from one place.
 
-The GitHub repository and the branch or tag the badges point at are defined here and only here
-(``SLUG``, ``REF``). After changing them, rewrite the notebooks and print the README badge:
+The GitHub repository and the branch or tag the badges point at are set in one place, the
+``[tool.advlab]`` table of ``pyproject.toml`` (``badge-repository``, ``badge-ref``), and read
+here as ``SLUG`` and ``REF``. After changing them, rewrite the notebooks and print the README
+badge (README.md, "The course", says how a course that forks advlab does it):
 
     python notebooks/_badges.py            # rewrite the badge and install cells in place
     python notebooks/_badges.py --check    # exit 1 if a notebook is out of date (CI, tests)
@@ -14,15 +16,33 @@ second (tag ``colab-install``) installs advlab only when it runs in Colab.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
-SLUG = "advlab/advlab"  # owner/name on GitHub
-REF = "main"  # branch or tag the badges and the Colab install use (docs/colab.md: pin a release)
-WELCOME = "notebooks/00_welcome.ipynb"
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+PYPROJECT = REPO / "pyproject.toml"
+WELCOME = "notebooks/00_welcome.ipynb"
+
+
+def badge_setting(path: Path = PYPROJECT) -> tuple[str, str]:
+    """(repository "owner/name", branch or tag) from ``[tool.advlab]`` in pyproject.toml."""
+    text = path.read_text()
+    try:
+        import tomllib  # Python >= 3.11
+
+        table = tomllib.loads(text)["tool"]["advlab"]
+    except ImportError:  # Python 3.10: the two plain string keys of the table
+        body = text.split("[tool.advlab]", 1)[1].split("\n[", 1)[0]
+        table = dict(re.findall(r'^([\w-]+)\s*=\s*"([^"]*)"', body, flags=re.M))
+    slug, ref = table["badge-repository"], table["badge-ref"]
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
+        raise ValueError(f"{path}: [tool.advlab] badge-repository must be owner/name, got {slug!r}")
+    return slug, ref
+
+
+SLUG, REF = badge_setting()  # owner/name on GitHub; the branch or tag (docs/colab.md: pin one)
 
 
 def colab_url(nb_path: str) -> str:

@@ -75,6 +75,53 @@ def test_binder_badge_opens_the_welcome_notebook():
     assert (REPO / "notebooks" / "00_welcome.ipynb").exists()
 
 
+def _badges_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_badges", REPO / "notebooks" / "_badges.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_badge_points_at_the_one_setting_in_pyproject():
+    """pyproject.toml [tool.advlab] sets the repository and ref; every notebook's Colab and
+    Binder badge, its Colab install cell and the README badge follow it."""
+    import json
+
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["advlab"]
+    slug, ref = table["badge-repository"], table["badge-ref"]
+    badges = _badges_module()
+    assert (badges.SLUG, badges.REF) == (slug, ref)
+    notebooks = badges.notebooks()
+    assert len(notebooks) >= 8
+    for path in notebooks:
+        cells = json.loads(path.read_text())["cells"]
+        tagged = {t: "".join(c["source"]) for c in cells for t in c["metadata"].get("tags", [])}
+        rel = f"notebooks/{path.name}"
+        urls = re.findall(r"\]\((https://[^)]+)\)", tagged["badges"])
+        assert urls == [f"https://colab.research.google.com/github/{slug}/blob/{ref}/{rel}",
+                        f"https://mybinder.org/v2/gh/{slug}/{ref}?urlpath=lab/tree/{rel}"], path
+        assert f'ADVLAB_REF = "{ref}"' in tagged["colab-install"]
+        assert f"git+https://github.com/{slug}@" in tagged["colab-install"]
+    readme = (REPO / "README.md").read_text()
+    assert badges.binder_badge() in readme.splitlines()
+
+
+def test_a_fork_sets_its_badges_in_pyproject(tmp_path):
+    """What the README tells a course that forks advlab: change the two keys, rebuild."""
+    fork = tmp_path / "pyproject.toml"
+    text = (REPO / "pyproject.toml").read_text()
+    fork.write_text(text.replace('badge-repository = "advlab/advlab"',
+                                 'badge-repository = "my-course/advlab-fork"')
+                    .replace('badge-ref = "main"', 'badge-ref = "v2026.1"'))
+    badges = _badges_module()
+    assert badges.badge_setting(fork) == ("my-course/advlab-fork", "v2026.1")
+    fork.write_text(text.replace('badge-repository = "advlab/advlab"', 'badge-repository = "x"'))
+    with pytest.raises(ValueError, match="owner/name"):
+        badges.badge_setting(fork)
+
+
 @pytest.mark.skipif(os.environ.get("ADVLAB_BINDER_CHECK") != "1",
                     reason="the full Binder build takes minutes: set ADVLAB_BINDER_CHECK=1")
 def test_binder_builds_in_a_fresh_venv_and_runs_the_welcome_notebook():

@@ -83,3 +83,20 @@ def test_fixture_data_comes_from_advlab_data(mnist_test):
     x, y = mnist_test
     assert x.shape == (1000, 1, 28, 28)
     assert torch.bincount(y, minlength=10).sum() == 1000
+
+
+def test_a_failed_download_leaves_no_empty_folder_behind(tmp_path, monkeypatch):
+    """A real download attempt that fails (a local port where nothing listens, as offline)."""
+    from torchvision.datasets import MNIST
+
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    root = tmp_path / "data"
+    with pytest.raises(data.DataNotFoundError) as info:
+        data.load_mnist(root=root)
+    msg = str(info.value)
+    assert "the download failed" in msg and "\n" not in msg  # one line, for the CLI
+    assert not root.exists()  # no empty data/MNIST/raw/
+    (root / "MNIST").mkdir(parents=True)  # a folder that was there before stays, empty or not
+    with pytest.raises(data.DataNotFoundError):
+        data.load_mnist(root=root)
+    assert (root / "MNIST").is_dir() and not (root / "MNIST" / "raw").exists()

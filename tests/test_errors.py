@@ -218,3 +218,91 @@ def test_wrong_argument_types(xy):
         grid_attack(m, x, y, Linf(0.1))
     with pytest.raises(TypeError):
         evaluate_union(m, (x, y), {"rt": partial(grid_attack, threat=L2(1.0))}, progress=False)
+
+
+# ------------------------------------------------- shapes, dtypes, budgets, attacks (issue 17)
+
+
+def _cnn() -> nn.Module:
+    """A real MNIST CNN (untrained weights do not matter for input checks)."""
+    from advlab.models import CompactCNN
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return CompactCNN().eval()
+
+
+@pytest.mark.parametrize("name", ["pgd", "evaluate"])
+@pytest.mark.parametrize(
+    "shape, fix",
+    [((4, 28, 28), "x.unsqueeze(1) gives (4, 1, 28, 28)"),
+     ((4, 784), "x.view(-1, 1, 28, 28) gives (4, 1, 28, 28)"),
+     ((4, 28, 28, 1), "x.permute(0, 3, 1, 2)")],
+    ids=["no-channel", "flat", "channels-last"],
+)
+def test_images_of_the_wrong_shape_say_the_shape_and_the_fix(name, shape, fix, xy):
+    x, y = xy
+    with pytest.raises(ValueError) as info:
+        ENTRY_POINTS[name](_cnn(), x.reshape(shape), y)
+    msg = str(info.value)
+    assert f"shape {shape}" in msg and "(B, C, H, W)" in msg and fix in msg
+    assert "[8" not in msg and "(8," not in msg  # no trace of an internal x[:8] probe
+
+
+@pytest.mark.parametrize("name", ["pgd", "evaluate"])
+def test_float64_images_say_the_dtype_and_the_fix(name, xy):
+    x, y = xy
+    with pytest.raises(TypeError, match=r"torch\.float64 but the model's weights are "
+                       r"torch\.float32; convert the images with x\.to\(torch\.float32\)"):
+        ENTRY_POINTS[name](_cnn(), x.double(), y)
+
+
+def test_evaluate_union_on_an_empty_batch_or_no_batches(xy):
+    x, y = xy
+    attacks = {"linf": PGD(Linf(0.1), steps=1)}
+    with pytest.raises(ValueError, match=r"x is an empty batch \(shape \(0, 1, 28, 28\)\)"):
+        evaluate_union(_cnn(), (x[:0], y[:0]), attacks, progress=False)
+    with pytest.raises(ValueError, match="data held no batches"):
+        evaluate_union(_cnn(), [], attacks, progress=False)
+
+
+def test_evaluate_union_with_a_list_of_attacks_says_to_name_the_threats(xy):
+    x, y = xy
+    with pytest.raises(TypeError, match=r"attacks must map each threat name to its attacks.*"
+                       r"got a list: wrap it as \{'linf': attacks\}"):
+        evaluate_union(_cnn(), (x, y), [PGD(Linf(0.1), steps=1)], progress=False)
+    with pytest.raises(ValueError, match="at least one threat"):
+        evaluate_union(_cnn(), (x, y), {}, progress=False)
+
+
+@pytest.mark.parametrize("eps", [3.0, 30, 255])
+def test_linf_budget_larger_than_the_box_warns(eps):
+    with pytest.warns(UserWarning, match=rf"Linf\(eps={eps:g}\) is larger than .* covers the "
+                      r"whole \[0, 1\] box.*divide a budget in 0-255 units by 255"):
+        Linf(eps)
+
+
+def test_l2_and_l1_budgets_larger_than_the_box_warn_when_used(xy):
+    x, y = xy
+    m = _model()
+    with pytest.warns(UserWarning, match=r"L2\(eps=510\) is larger than the l_2 diameter of "
+                      r"784-pixel images \(28\)"):
+        pgd(m, x, y, L2(510.0), steps=1)
+    with pytest.warns(UserWarning, match=r"L1\(eps=2550\) is larger than the l_1 diameter"):
+        pgd(m, x, y, L1(2550.0), steps=1)
+
+
+def test_budgets_inside_or_exactly_at_the_box_do_not_warn(xy):
+    x, y = xy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for threat in (Linf(0.3), Linf(1.0), L2(2.0), L2(28.0), L1(10.0), L1(784.0)):
+            pgd(_model(), x, y, threat, steps=1)  # exactly the box: diagnose's unbounded check
+
+
+def test_presets_include_lists_the_threats_that_exist():
+    from advlab import presets
+
+    with pytest.raises(ValueError, match=r"unknown threats \['linfinity'\] in include; the mnist "
+                       r"threats are \['linf', 'l1', 'l2', 'rt'\]"):
+        presets.attacks("mnist", "lite", include=["linfinity"])
