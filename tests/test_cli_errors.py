@@ -131,6 +131,7 @@ def test_debug_shows_the_traceback():
 def test_train_unknown_recipe_and_bad_numbers(tmp_path):
     err = assert_user_error(["train", "--recipe", "mnist-lnf"], "unknown recipe 'mnist-lnf'", 5.0)
     assert "mnist-linf" in err[0] and "advlab train --list" in err[0]
+    assert_user_error(["train"], "give --recipe NAME; choose one of: ", 5.0)
     assert_user_error(["train", "--recipe", "mnist-linf", "--epochs", "0"],
                       "argument --epochs: must be >= 1, got 0", 5.0)
     assert_user_error(["train", "--recipe", "mnist-linf", "--n-train", "-1"],

@@ -42,7 +42,8 @@ def _checked(args: argparse.Namespace):
     from .recipes import RECIPES
 
     if args.recipe not in RECIPES:
-        raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPES)} "
+        what = "give --recipe NAME" if args.recipe is None else f"unknown recipe {args.recipe!r}"
+        raise UsageError(f"{what}; choose one of: {', '.join(RECIPES)} "
                          "(advlab train --list describes them)")
     recipe = RECIPES[args.recipe]
     out = Path(args.out or f"runs/{recipe.name}")
@@ -57,15 +58,12 @@ def _checked(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list or not args.recipe:
+    if args.list:
         from .recipes import RECIPES
 
-        if not args.list:
-            print("advlab train: give --recipe NAME; the recipes:", file=sys.stderr)
-        for name, r in RECIPES.items():
-            print(r.describe() if args.list else name, file=sys.stdout if args.list
-                  else sys.stderr)
-        return 0 if args.list else 2
+        for r in RECIPES.values():
+            print(r.describe())
+        return 0
     recipe, out = _checked(args)
     import torch
 
