@@ -140,8 +140,8 @@ def user_error(err: BaseException) -> bool:
         return True
     kinds = []
     zoo = sys.modules.get("advlab.zoo")
-    if zoo is not None:
-        kinds.append(zoo.ZooError)
+    if zoo is not None:  # unknown or untrained model; a modified weights file
+        kinds += [zoo.ZooError, zoo.ZooIntegrityError]
     data = sys.modules.get("advlab.data")
     if data is not None:
         kinds.append(data.DataNotFoundError)
