@@ -48,6 +48,20 @@ TRAINING_NOTES["mnist-linf"] = [_DDP3.format("mnist-linf")]
 TRAINING_NOTES["mnist-eat"] = [
     "one process: `advlab train --recipe mnist-eat --threads 1`, on a 2-core CPU that at the "
     "same time ran the data-parallel MSD training (2 processes), so the time is an upper bound"]
+# Session-4 runs: fine-tuning with APGD training attacks, same DDP set-up; the first 20 minutes
+# shared the 2 cores with test and notebook jobs (load 12-17), then the training had priority.
+_DDP4 = ("data-parallel: `torchrun --standalone --nproc_per_node=2 -m advlab.train --recipe {} "
+         "--threads 1 --out runs/{}` (gloo, 2 processes x 1 thread) on a 2-core CPU that also "
+         "ran test and notebook jobs (load average 12-17 for the first 20 minutes), so the "
+         "time is an upper bound")
+for _name in ("mnist-max-apgd-ft",):
+    TRAINING_NOTES[_name] = [_DDP4.format(_name, _name)]
+TRAINING_NOTES["mnist-max-apgd-ft"].append(
+    "stopped by hand in epoch 3 of 3, after epoch 2's monitor showed the union falling (lite "
+    "attacks, 300 test images: 46.7% after epoch 1, 43.3% after epoch 2, as l_inf rose from "
+    "70.0% to 75.0% and l_1 fell from 49.0% to 44.7%); the shipped weights are epoch 1's "
+    "(`best.safetensors`), which a rerun of the same recipe reproduces at the end of its first "
+    "epoch (same machine, same data-parallel set-up)")
 _BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
 _END = "# --- end of registry ---"
 
