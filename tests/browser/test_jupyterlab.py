@@ -3,7 +3,9 @@
 For each notebook: open it in JupyterLab, Run > Run All Cells, wait for the kernel, then check
 that every code cell ran, that no cell shows an error (in the page and in the saved notebook),
 and that the widgets render (no "Error displaying widget"). In notebook 1, dragging the eps
-slider of the attack explorer must change its picture and caption through the kernel.
+slider of the attack explorer must change its picture and caption through the kernel; in
+notebook 4, dragging the r slider of the trade-off explorer right after Run All must redraw its
+picture and move its "at r = ..." caption to the new r (the slow MNIST part waits for a button).
 
 Needs Debian's chromium (/usr/bin/chromium, installed by .ci/system-deps), Python playwright and
 JupyterLab; skipped with a message where chromium is absent. The notebooks run in fast mode
@@ -233,8 +235,53 @@ def test_notebook_runs_in_jupyterlab(page, lab, name):
         assert widgets.count() > 0, f"{name}: no slider widget rendered"
         if name.startswith("01_"):
             _drag_eps_slider(page, name)
+        if name.startswith("04_"):
+            _drag_r_slider(page, name)
     finally:
         _shut_down_kernels(lab)
+
+
+def _drag(page, slider, fraction: float) -> None:
+    """Drag a noUi slider's handle to ``fraction`` of its track."""
+    handle = slider.locator(".noUi-handle").first
+    track = slider.locator(".noUi-target, .noUi-base").first
+    hb, tb = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(tb["x"] + fraction * tb["width"], hb["y"] + hb["height"] / 2, steps=10)
+    page.mouse.up()
+
+
+def _drag_r_slider(page, name: str) -> None:
+    """Drag the trade-off explorer's log10 r slider: picture and "at r = ..." must follow."""
+    import math
+
+    explorer = page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox",
+                            has=page.locator(".advlab-caption", has_text="at r =")).last
+    caption = explorer.locator(".advlab-caption")
+    image = explorer.locator("img").first
+    before_caption, before_src = caption.inner_text(), image.get_attribute("src")
+    slider = explorer.locator(".widget-slider",
+                              has=page.locator("label", has_text="log10 r")).first
+    readout_before = slider.locator(".widget-readout").inner_text()
+    explorer.scroll_into_view_if_needed()
+    t0 = time.time()
+    _drag(page, slider, 0.15)
+    readout_after = slider.locator(".widget-readout").inner_text()
+    assert readout_after != readout_before, "the r slider did not move"
+    # right after Run All: the kernel must be free to answer (no MNIST cell queued behind it)
+    page.wait_for_function(
+        "([el, old]) => el.textContent !== old", arg=[caption.element_handle(), before_caption],
+        timeout=90_000)
+    page.wait_for_function(
+        "([el, old]) => el.getAttribute('src') !== old", arg=[image.element_handle(), before_src],
+        timeout=30_000)
+    waited = time.time() - t0
+    after_caption = caption.inner_text()
+    explorer.screenshot(path=str(_shots() / f"{name}.r-slider.png"))
+    r_shown = float(after_caption.split("at r = ")[1].split(":")[0])
+    assert abs(math.log10(r_shown) - float(readout_after)) < 0.01, (after_caption, readout_after)
+    print(f"{name}: caption followed the r slider in {waited:.1f} s: {after_caption[:60]}")
 
 
 def _drag_eps_slider(page, name: str) -> None:
@@ -247,13 +294,7 @@ def _drag_eps_slider(page, name: str) -> None:
     slider = explorer.locator(".widget-slider", has=page.locator("label", has_text="eps")).first
     readout_before = slider.locator(".widget-readout").inner_text()
     explorer.scroll_into_view_if_needed()
-    handle = slider.locator(".noUi-handle").first
-    track = slider.locator(".noUi-target, .noUi-base").first
-    hb, tb = handle.bounding_box(), track.bounding_box()
-    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(tb["x"] + 0.06 * tb["width"], hb["y"] + hb["height"] / 2, steps=10)
-    page.mouse.up()
+    _drag(page, slider, 0.06)
     readout_after = slider.locator(".widget-readout").inner_text()
     assert readout_after != readout_before, "the slider did not move"
     page.wait_for_function(
