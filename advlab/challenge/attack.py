@@ -145,7 +145,8 @@ def limits_of(ch: Challenge):
 
     lim = ch.attack.limits
     return Limits(cell_timeout=lim.cell_timeout, submission_timeout=lim.submission_timeout,
-                  call_timeout=lim.call_timeout, memory_mb=lim.memory_mb)
+                  call_timeout=lim.call_timeout, memory_mb=lim.memory_mb,
+                  startup_timeout=lim.startup_timeout)
 
 
 @dataclass

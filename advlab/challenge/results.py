@@ -26,7 +26,6 @@ class Entry:
     student: str
     track: str
     score: float = 0.0
-    max_score: float = 100.0
     metrics: dict = field(default_factory=dict)
     ranked: bool = False
     tests: list[dict] = field(default_factory=list)
@@ -36,6 +35,7 @@ class Entry:
     sha256: str = ""
     isolation: str = ""
     evaluation: str = ""
+    max_score: float = 100.0
 
     def as_json(self) -> dict:
         """Plain data (the leaderboard's JSON rows)."""

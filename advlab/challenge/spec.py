@@ -45,6 +45,7 @@ class AttackLimits:
     submission_timeout: float = 600.0
     call_timeout: float = 300.0
     memory_mb: int = 3072
+    startup_timeout: float = 180.0
 
 
 @dataclass
