@@ -69,3 +69,33 @@ def test_l1_apgd_at_least_as_strong_as_slide(standard_model, batch):
     ours = APGD(L1(10.0), steps=30)(standard_model, x, y).success.float().mean().item()
     assert ours >= slide - 0.02, (ours, slide)
     assert ours >= 0.3
+
+
+def test_l2_direction_has_no_norm_floor():
+    """Gradients of size 1e-20 give the same step as unscaled ones (issue 14: no norm floor)."""
+    from advlab.attacks.apgd import _direction
+
+    g = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x = torch.full_like(g, 0.5)
+    unit = _direction(L2(2.0), g, x, None)
+    assert torch.allclose(unit.flatten(1).norm(dim=1), torch.ones(3))
+    assert torch.allclose(_direction(L2(2.0), g * 1e-20, x, None), unit, atol=1e-6)
+    assert torch.equal(_direction(L2(2.0), torch.zeros_like(g), x, None), torch.zeros_like(g))
+    assert torch.equal(_direction(Linf(0.3), g * 1e-20, x, None), g.sign())
+
+
+def test_l2_apgd_moves_on_a_model_with_tiny_gradients(standard_model, batch):
+    """Logits scaled by 1e-20 (gradients ~1e-20, their squares underflow): APGD still steps."""
+    x, y = batch[0][:8], batch[1][:8]
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, z):
+            return self.inner(z) * 1e-20
+
+    res = apgd(Tiny(standard_model), x, y, L2(2.0), steps=3, loss="margin", random_start=False)
+    moved = (res.x_adv - x).flatten(1).norm(dim=1)
+    assert bool((moved > 1.0).all()), moved  # a norm floor of 1e-12 moved ~1e-7
