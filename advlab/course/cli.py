@@ -206,6 +206,7 @@ def cmd_grade(args) -> int:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
+        iso = isolation_banner(args.quiet)
         if args.gradescope is not None:
             res = grade_gradescope(args.exercise, args.submissions, args.gradescope, _limits(args))
             if not args.quiet:
@@ -216,14 +217,32 @@ def cmd_grade(args) -> int:
         results = grade_folder(
             args.exercise, args.submissions, out, _limits(args), jobs=args.jobs, progress=progress
         )
-    except (UnknownExerciseError, GradingError, FileNotFoundError) as exc:
+    except (UnknownExerciseError, GradingError, FileNotFoundError, ValueError,
+            RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    clashes = sorted({p for r in results for p in r.problems if p.startswith("name clash")})
+    for line in clashes:
+        print(f"warning: {line}", file=sys.stderr)
+    if iso.weak:
+        print(f"warning: graded with weak {iso.banner()}", file=sys.stderr)
     if not args.quiet:
         print(
             f"graded {len(results)} submissions: {out}/summary.csv and {out}/<student>/results.json"
         )
     return EXIT_OK
+
+
+def isolation_banner(quiet: bool = False):
+    """Say, at the start of a run, how submissions will be isolated (always when weak)."""
+    from .isolation import detect
+
+    iso = detect()
+    if iso.weak:
+        print(f"warning: {iso.banner()}", file=sys.stderr)
+    elif not quiet:
+        print(iso.banner())
+    return iso
 
 
 def _print_progress(res) -> None:

@@ -11,7 +11,7 @@ one and the submission's cells are replayed without the offending cell.
 from __future__ import annotations
 
 import os
-import shutil
+import secrets
 import subprocess
 import sys
 import time
@@ -22,7 +22,12 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
-from traitlets import Integer
+from traitlets import Any, Integer
+
+import advlab
+
+from .. import data as advlab_data
+from . import isolation
 
 MAX_OUTPUTS_PER_CELL = 50
 
@@ -49,24 +54,37 @@ class CellLog:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts through :mod:`advlab.course.sandbox`."""
+    """A kernel manager whose kernel starts through :mod:`advlab.course.sandbox`, inside a
+    bubblewrap sandbox when the isolation level allows (see :mod:`advlab.course.isolation`)."""
 
     memory_mb = Integer(2048)
     file_mb = Integer(256)
+    sandbox_uid = Integer(-1)
+    isolation = Any(None)
+    scratch = Any(None)
+    mnist_dir = Any(None)
 
     def format_kernel_cmd(self, extra_arguments=None):
         """The sandbox launcher command instead of the kernelspec's ``argv``."""
-        return [
+        conn = os.path.realpath(self.connection_file)
+        if self.sandbox_uid >= 0:
+            os.chown(conn, self.sandbox_uid, self.sandbox_uid)  # 0600, the kernel's only
+        cmd = [
             sys.executable,
-            "-m",
-            "advlab.course.sandbox",
+            "-I",  # run the launcher as a file: importing the advlab package would load torch
+            str(Path(__file__).resolve().parent / "sandbox.py"),
             "--memory-mb",
             str(self.memory_mb),
             "--file-mb",
             str(self.file_mb),
-            "-f",
-            os.path.realpath(self.connection_file),
         ]
+        if self.sandbox_uid >= 0:
+            cmd += ["--uid", str(self.sandbox_uid), "--nproc", str(isolation.NPROC)]
+        cmd += ["-f", conn]
+        iso = self.isolation
+        if iso is None or iso.weak:
+            return cmd
+        return [*isolation.bwrap_command(iso, self.scratch, self.mnist_dir), "--", *cmd]
 
 
 class _CappedClient(NotebookClient):
@@ -85,47 +103,68 @@ class _CappedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def kernel_env(workdir: Path, home: Path) -> dict[str, str]:
-    """A minimal environment for the kernel: no grader secrets, one thread, a fresh HOME."""
-    import advlab
-
+def kernel_env(scratch: isolation.Scratch, token: str, data: Path | None) -> dict[str, str]:
+    """A minimal environment for the kernel: no grader secrets, one thread, a fresh HOME and
+    TMPDIR, and the run's token (so that the grader finds every process it started)."""
     root = str(Path(advlab.__file__).resolve().parent.parent)
-    keep = ("PATH", "LANG", "LC_ALL", "ADVLAB_DATA", "SYSTEMROOT", "TMPDIR")
+    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     extra = os.environ.get("PYTHONPATH")
     env.update(
-        HOME=str(home),
-        IPYTHONDIR=str(home / ".ipython"),
-        MPLCONFIGDIR=str(home / ".mpl"),
+        HOME=str(scratch.home),
+        TMPDIR=str(scratch.tmp),
+        USER="student",
+        LOGNAME="student",
+        IPYTHONDIR=str(scratch.home / ".ipython"),
+        MPLCONFIGDIR=str(scratch.home / ".mpl"),
         MPLBACKEND="Agg",
         PYTHONPATH=root + (os.pathsep + extra if extra else ""),
         PYTHONHASHSEED="0",
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
         OPENBLAS_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
         ADVLAB_GRADING="1",
         JUPYTER_PLATFORM_DIRS="1",
     )
+    env[isolation.TOKEN_VAR] = token
+    if data is not None:
+        env["ADVLAB_DATA"] = str(data)
     return env
 
 
 @dataclass
 class KernelRun:
-    """Runs cells for one submission, restarting the kernel when a cell kills or hangs it."""
+    """Runs cells for one submission, restarting the kernel when a cell kills or hangs it.
 
-    workdir: Path
-    home: Path
+    ``scratch`` holds the submission's folders; ``iso`` is the isolation level (default: the
+    strongest this machine allows). :meth:`close` ends every process the submission started.
+    """
+
+    scratch: isolation.Scratch
     limits: Limits
-    private: Path | None = None
+    iso: isolation.Isolation | None = None
     deadline: float = 0.0
     logs: list[CellLog] = field(default_factory=list)
     skip: dict[int, CellLog] = field(default_factory=dict)
+    survivors: list[int] = field(default_factory=list)
     _client: NotebookClient | None = None
     _count: int = 0
 
     def __post_init__(self):
         if not self.deadline:
             self.deadline = time.monotonic() + self.limits.submission_timeout
+        self.iso = self.iso or isolation.detect()
+        self.uid = isolation.allocate_uid(self.iso)
+        self.token = secrets.token_hex(16)
+        self.scratch.create(self.uid)
+        data = advlab_data.data_root().expanduser()
+        self.data = data.resolve() if data.is_dir() else None
+
+    @property
+    def workdir(self) -> Path:
+        """The kernel's working folder."""
+        return self.scratch.work
 
     def remaining(self) -> float:
         """Seconds left before the submission's deadline."""
@@ -134,14 +173,17 @@ class KernelRun:
     def start(self) -> None:
         """Start a fresh kernel (closing the previous one, if any)."""
         self.close()
-        shutil.rmtree(self.home, ignore_errors=True)  # no startup files left by a previous run
-        self.home.mkdir(mode=0o700)
-        private = self.private or self.home
+        self.scratch.reset_home(self.uid)  # no startup files left by a previous run
         km = SandboxedKernelManager(
             memory_mb=self.limits.memory_mb,
             file_mb=self.limits.file_mb,
+            sandbox_uid=-1 if self.uid is None else self.uid,
+            isolation=self.iso,
+            scratch=self.scratch,
+            mnist_dir=self.data,
             transport="ipc",
-            ip=str(private / f"kernel-{self._count}"),
+            ip=str(self.scratch.io / f"kernel-{self._count}"),
+            connection_file=str(self.scratch.inbox / f"kernel-{self._count}.json"),
         )
         self._count += 1
         client = _CappedClient(
@@ -153,10 +195,10 @@ class KernelRun:
             startup_timeout=int(self.limits.startup_timeout),
             resources={"metadata": {"path": str(self.workdir)}},
         )
-        log = open(private / "kernel.log", "ab")  # the kernel's own stdout/stderr, not ours
+        log = open(self.scratch.log / "kernel.log", "ab")  # the kernel's own stdout/stderr
         try:
             client.start_new_kernel(
-                env=kernel_env(self.workdir, self.home),
+                env=kernel_env(self.scratch, self.token, self.data),
                 cwd=str(self.workdir),
                 stdout=log,
                 stderr=log,
@@ -217,22 +259,28 @@ class KernelRun:
         return self._client is not None
 
     def close(self) -> None:
-        """Shut the kernel down hard (its whole process group)."""
+        """Shut the kernel down hard and kill every process the submission started: the
+        sandbox's pid namespace, its user id, the process group, anything with its token."""
         client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            if client.kc is not None:
-                client.kc.stop_channels()
-        except Exception:
-            pass
-        try:
-            if client.km is not None and client.km.has_kernel:
-                from jupyter_core.utils import run_sync
+        pids: set[int] = set()
+        if client is not None:
+            pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+            if pid:
+                pids = {int(pid)} | isolation.descendants(int(pid))
+            try:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+            except Exception:
+                pass
+            try:
+                if client.km is not None and client.km.has_kernel:
+                    from jupyter_core.utils import run_sync
 
-                run_sync(client.km.shutdown_kernel)(now=True)
-        except Exception:
-            pass
+                    run_sync(client.km.shutdown_kernel)(now=True)
+            except Exception:
+                pass
+        left = isolation.kill_everything(pids, self.uid, self.token)
+        self.survivors += [p for p in left if p not in self.survivors]
 
 
 # Run after a failed cell (its own failure is ignored: the student's code may have broken IPython).

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -23,9 +25,11 @@ from pathlib import Path
 
 import torch
 
-from . import codec
+from . import codec, intake, isolation
 from .engine import CellLog, KernelRun, Limits, run_cells
 from .harness import PREAMBLE, harvest_source
+from .intake import Submission
+from .provenance import source_flags
 from .registry import get_exercise
 from .spec import CaseResult, Exercise, Outcome, Question, score_case
 
@@ -69,6 +73,7 @@ class SubmissionResult:
     sha256: str = ""
     problems: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    isolation: str = ""
 
     def question_scores(self) -> dict[str, float]:
         """Points per question id."""
@@ -93,6 +98,7 @@ class SubmissionResult:
                 "grader_sha256": grader_hash(),
                 "submission_sha256": self.sha256,
                 "flags": self.flags,
+                "isolation": self.isolation,
             },
         }
 
@@ -171,13 +177,13 @@ def _load_outcomes(path: Path, n_cases: int) -> tuple[list[list[Outcome]], list[
     and the kernel's provenance flags."""
     raw: list = []
     flags: list[str] = []
-    if path.is_file() and path.stat().st_size <= MAX_OUTPUT_FILE:
-        try:
-            data = torch.load(path, weights_only=True)
-            raw = data.get("results", [])
-            flags = [str(f)[:300] for f in data.get("flags", [])][:5]
-        except Exception:
-            raw = []
+    try:
+        blob = intake.read_submitted_file(path, path.parent, MAX_OUTPUT_FILE)
+        data = torch.load(io.BytesIO(blob), weights_only=True)
+        raw = data.get("results", [])
+        flags = [str(f)[:300] for f in data.get("flags", [])][:5]
+    except Exception:  # no file, a link, too large, not a torch file: no results
+        raw = []
     cases: list[list[Outcome]] = []
     for i in range(n_cases):
         entries = raw[i] if i < len(raw) and isinstance(raw[i], list) else []
@@ -266,9 +272,18 @@ def grade_submission(
         result.tests = _zero_result(exercise, student, f"not graded: {exc}", limits)
     else:
         try:
-            result.tests, logs, kernel_flags = _grade_cells(exercise, cells, raw, limits, filename)
+            result.tests, logs, kernel_flags, iso, left = _grade_cells(
+                exercise, cells, raw, limits, filename
+            )
             result.problems.extend(_cell_report(logs))
-            result.flags = static_flags(cells) + kernel_flags
+            funcs = [q.func for q in exercise.questions]
+            own = static_flags(cells, funcs)
+            result.flags = own + [f for f in kernel_flags if f not in own]
+            result.isolation = iso.level
+            if left:
+                msg = f"{len(left)} processes of this submission could not be killed: {left[:5]}"
+                result.problems.append(msg)
+                result.flags.append(msg)
         except Exception as exc:  # e.g. no kernel could start: report it, grade the others
             reason = f"the grader could not run this notebook: {type(exc).__name__}: {exc}"
             result.problems.append(reason[:500])
@@ -280,50 +295,60 @@ def grade_submission(
 
 
 def _grade_cells(exercise, cells, raw, limits, filename):
-    tmp = Path(tempfile.mkdtemp(prefix="advlab-grade-"))
-    workdir, home, private = tmp / "work", tmp / "home", tmp / "io"
-    for d in (workdir, home, private):
-        d.mkdir(mode=0o700)
-    (workdir / Path(filename).name).write_bytes(raw)
-    run = KernelRun(workdir, home, limits, private)
+    """Run the notebook and the harvests, end every process, then read and score the outputs.
+
+    Returns (tests, cell logs, kernel flags, the isolation level, processes that survived).
+    """
+    scratch = isolation.Scratch(Path(tempfile.mkdtemp(prefix="advlab-grade-")))
+    run = KernelRun(scratch, limits)
     try:
+        nb_path = scratch.work / Path(filename).name
+        nb_path.write_bytes(raw)
+        if run.uid is not None:
+            os.chown(nb_path, run.uid, run.uid)
         run_cells(run, PREAMBLE, cells)
         logs = list(run.logs)
-        tests: list[TestResult] = []
-        flags: list[str] = []
+        harvests = []
         replays = 2
         for qi, question in enumerate(exercise.questions, start=1):
             if not run.alive() and replays > 0:
                 replays -= 1
                 run.deadline = time.monotonic() + limits.submission_timeout
                 run_cells(run, PREAMBLE, cells)
-            q_tests, q_flags = _harvest_question(run, question, qi, private, limits)
-            tests += q_tests
+            harvests.append(_harvest_question(run, question, qi, scratch, limits))
+        run.close()  # every process of the submission is gone before anything is read
+        tests: list[TestResult] = []
+        flags: list[str] = []
+        for qi, (question, (out_path, log)) in enumerate(
+            zip(exercise.questions, harvests, strict=True), start=1
+        ):
+            outcomes, q_flags = _load_outcomes(out_path, len(question.cases()))
+            tests += _score_question(question, outcomes, log, limits, qi)
             flags += [f for f in q_flags if f not in flags]
-        return tests, logs, flags
+        return tests, logs, flags, run.iso, list(run.survivors)
     finally:
         run.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(scratch.root, ignore_errors=True)
 
 
-def _harvest_question(run: KernelRun, question: Question, qi: int, private: Path, limits):
-    in_path, out_path = private / f"in_{qi}.pt", private / f"out_{qi}.pt"
-    torch.save({"cases": case_payloads(question)}, in_path)
+def _harvest_question(run: KernelRun, question: Question, qi: int, scratch, limits):
+    """Run the harvest cell of one question; returns (output file, the cell's log)."""
+    in_path, out_path = scratch.inbox / f"in_{qi}.pt", scratch.io / f"out_{qi}.pt"
+    torch.save({"cases": case_payloads(question)}, in_path)  # the kernel cannot write inbox/
+    os.chmod(in_path, 0o644)
+    if out_path.is_symlink() or out_path.exists():
+        out_path.unlink()  # the kernel owns io/: whatever it left there is not a result
     if run.alive():
         src = harvest_source(question.func, str(in_path), str(out_path), limits.call_timeout)
         log = run.run(src, timeout=harvest_timeout(question, limits), deadline=False)
     else:
         log = CellLog(-1, "skipped", "the kernel could not be restarted in time")
-    outcomes, flags = _load_outcomes(out_path, len(question.cases()))
-    return _score_question(question, outcomes, log, limits, qi), flags
+    return out_path, log
 
 
-def static_flags(cells: list[str]) -> list[str]:
-    """Flags from the submission's source: it mentions the grader's reference answers."""
-    text = "\n".join(cells)
-    if "course.graders" in text or "course import graders" in text:
-        return ["the source mentions advlab.course.graders (the grader's reference answers)"]
-    return []
+def static_flags(cells: list[str], funcs: list[str] | None = None) -> list[str]:
+    """Flags from the submission's source alone (see :mod:`advlab.course.provenance`)."""
+    return source_flags(cells, funcs or [])
 
 
 def _summary_text(result: SubmissionResult) -> str:
@@ -343,21 +368,12 @@ def _summary_text(result: SubmissionResult) -> str:
 # A class
 
 
-def find_submissions(folder: Path, exercise: Exercise) -> list[tuple[str, Path | None]]:
-    """(student, notebook path) pairs: ``NAME.ipynb`` files or ``NAME/`` folders with one."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise GradingError(f"submissions folder {str(folder)!r} does not exist")
-    if folder.is_file():
-        return [(folder.stem, folder)]
-    found = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found.append((entry.stem, entry))
-        elif entry.is_dir():
-            found.append((entry.name, _notebook_in(entry, exercise)))
+def find_submissions(folder: Path, exercise: Exercise) -> list[Submission]:
+    """Every submission in ``folder``, read up front, under unique names (see :mod:`.intake`)."""
+    try:
+        found = intake.find_submissions(Path(folder), exercise.notebook)
+    except FileNotFoundError as exc:
+        raise GradingError(str(exc)) from None
     if not found:
         raise GradingError(
             f"no submissions in {str(folder)!r}: put one NAME.ipynb per student there, or one "
@@ -366,12 +382,12 @@ def find_submissions(folder: Path, exercise: Exercise) -> list[tuple[str, Path |
     return found
 
 
-def _notebook_in(folder: Path, exercise: Exercise) -> Path | None:
-    preferred = folder / exercise.notebook
-    if preferred.is_file():
-        return preferred
-    notebooks = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    return notebooks[0] if notebooks else None
+def _not_graded(exercise: Exercise, student: str, problem: str, limits) -> SubmissionResult:
+    res = SubmissionResult(student, exercise.name, 0.0, exercise.max_points)
+    res.problems.append(problem)
+    res.tests = _zero_result(exercise, student, f"not graded: {problem}", limits)
+    res.output = _summary_text(res)
+    return res
 
 
 def grade_folder(
@@ -382,24 +398,25 @@ def grade_folder(
     jobs: int = 1,
     progress=None,
 ) -> list[SubmissionResult]:
-    """Grade every submission in ``folder``; write results under ``out_dir`` if given."""
+    """Grade every submission in ``folder``; write results under ``out_dir`` if given.
+
+    Results are written only after every submission's processes are gone (each kernel's
+    sandbox is torn down and checked empty inside :func:`grade_submission`).
+    """
     exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
     limits = limits or Limits()
     subs = find_submissions(Path(folder), exercise)
-    raws = {name: (path.read_bytes() if path else None) for name, path in subs}
     for q in exercise.questions:  # build inputs and references before any submission runs
         q.cases()
 
-    def one(item):
-        name, path = item
-        raw = raws[name]
-        if raw is None:
-            res = SubmissionResult(name, exercise.name, 0.0, exercise.max_points)
-            res.problems.append("no notebook (.ipynb) found in the student's folder")
-            res.tests = _zero_result(exercise, name, "not graded: no notebook found", limits)
-            res.output = _summary_text(res)
+    def one(sub: Submission) -> SubmissionResult:
+        if sub.raw is None:
+            res = _not_graded(exercise, sub.student, sub.problem, limits)
         else:
-            res = grade_submission(exercise, raw, name, limits, path.name)
+            res = grade_submission(exercise, sub.raw, sub.student, limits, sub.path.name)
+        if sub.clash:
+            res.problems.insert(0, sub.clash)
+            res.output = _summary_text(res)
         if progress:
             progress(res)
         return res
@@ -413,17 +430,41 @@ def grade_folder(
 
 def write_results(results: list[SubmissionResult], out_dir: Path, exercise: Exercise) -> None:
     """``OUT/<student>/results.json`` (Gradescope format) and ``OUT/summary.csv``."""
+    names = [r.student.casefold() for r in results]
+    dups = sorted({n for n in names if names.count(n) > 1} | (set(names) & intake.RESERVED))
+    if dups:  # find_submissions makes names unique: this is a bug, never an overwrite
+        raise GradingError(f"student names are not unique ({', '.join(dups)}); nothing written")
     out_dir.mkdir(parents=True, exist_ok=True)
     for res in results:
         d = out_dir / res.student
+        if d.is_symlink():
+            d.unlink()
         d.mkdir(parents=True, exist_ok=True)
-        (d / "results.json").write_text(json.dumps(res.as_gradescope(), indent=2) + "\n")
+        _write_new(d / "results.json", json.dumps(res.as_gradescope(), indent=2) + "\n")
     write_summary_csv(results, out_dir / "summary.csv", exercise)
+
+
+def _isolation_note(level: str) -> str:
+    """The summary's isolation column: the level, with a warning when it is the weak one."""
+    if level == "none":
+        return "none (WEAK: no namespaces, the grader's user; see docs/grading.md)"
+    return level
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to a fresh file at ``path`` (an existing file or link there is replaced)."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exercise) -> None:
     """One row per student: total, percent, points per question, problems, flags, time, hash."""
     qids = [q.qid for q in exercise.questions]
+    if path.is_symlink():
+        path.unlink()
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
@@ -437,6 +478,7 @@ def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exe
                 "flags",
                 "seconds",
                 "sha256",
+                "isolation",
             ]
         )
         for r in results:
@@ -453,6 +495,7 @@ def write_summary_csv(results: list[SubmissionResult], path: Path, exercise: Exe
                     " | ".join(r.flags),
                     f"{r.seconds:.1f}",
                     r.sha256,
+                    _isolation_note(r.isolation),
                 ]
             )
 
@@ -465,14 +508,19 @@ def grade_gradescope(
     folder = Path(folder)
     if not folder.exists():
         raise GradingError(f"submission folder {str(folder)!r} does not exist")
-    path = folder if folder.is_file() else _notebook_in(folder, exercise)
+    root = Path(os.path.realpath(folder))
+    path, why = (root, "") if root.is_file() else intake.notebook_in(root, exercise.notebook)
+    if path is None and why.startswith("no notebook"):
+        why = f"no notebook found: please submit {exercise.notebook}"
+    elif path is not None:
+        try:
+            raw = intake.read_submitted_file(path, root if root.is_dir() else root.parent)
+        except intake.RefusedFile as exc:
+            path, why = None, f"refused: {exc}"
     if path is None:
-        res = SubmissionResult("student", exercise.name, 0.0, exercise.max_points)
-        res.problems.append(f"no notebook found: please submit {exercise.notebook}")
-        res.tests = _zero_result(exercise, "student", "not graded: no notebook submitted", limits)
-        res.output = _summary_text(res)
+        res = _not_graded(exercise, "student", why, limits)
     else:
-        res = grade_submission(exercise, path.read_bytes(), "student", limits, path.name)
+        res = grade_submission(exercise, raw, "student", limits, path.name)
     results_json = Path(results_json)
     results_json.parent.mkdir(parents=True, exist_ok=True)
     results_json.write_text(json.dumps(res.as_gradescope(), indent=2) + "\n")

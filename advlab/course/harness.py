@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 import traceback
+import types
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ import torch
 from . import codec
 
 STASH = "__advlab_harness__"
+GRADERS = "advlab.course.graders"
 
 PREAMBLE = f"""\
 import sys as _advlab_sys
@@ -53,29 +56,62 @@ def error_text(exc: BaseException) -> str:
     return text[:1500]
 
 
-def run_call(fn: Any, call_payload: dict, timeout: float | None = None) -> dict:
-    """Call ``fn`` on decoded inputs; return a plain dict outcome (status, value, after, error)."""
-    args, models = codec.decode((call_payload["args"], call_payload["kwargs"]))
+def run_call(fn: Any, call_payload: dict, timeout: float | None = None, tools=None) -> dict:
+    """Call ``fn`` on decoded inputs; return a plain dict outcome (status, value, after, error).
+
+    ``tools`` (see :func:`bind_tools`) are the functions captured before any student code ran;
+    by default the module's current ones (fine outside grading, e.g. for ``check``).
+    """
+    t = tools or bind_tools()
+    args, models = t.decode((call_payload["args"], call_payload["kwargs"]))
     pos, kw = args
-    torch.set_grad_enabled(True)
-    old = _arm(timeout)
+    t.set_grad_enabled(True)
+    old = t.arm(timeout)
     try:
         value = fn(*pos, **kw)
         status, error = "ok", ""
     except CallTimeout:
         value, status, error = None, "timeout", ""
     except BaseException as exc:  # the student's code may raise anything, SystemExit included
-        value, status, error = None, "error", error_text(exc)
+        value, status, error = None, "error", t.error_text(exc)
     finally:
-        _disarm(old)
+        t.disarm(old)
     out = {"status": status, "value": None, "after": {}, "error": error}
     if status == "ok":
         try:
-            out["value"] = codec.encode_output(value)
-            out["after"] = codec.model_states(models)
+            out["value"] = t.encode_output(value)
+            out["after"] = t.model_states(models)
         except Exception as exc:
             out.update(status="error", error=f"could not record the returned value: {exc}")
     return out
+
+
+def bind_tools() -> SimpleNamespace:
+    """The functions harvesting calls, bound now: replacing ``codec.encode_output``,
+    ``torch.save`` or this module's globals later does not change the bound ones (this
+    module's functions are copies that look their globals up in a snapshot taken now)."""
+    snapshot = dict(globals())
+
+    def frozen(fn):
+        return types.FunctionType(fn.__code__, snapshot, fn.__name__, fn.__defaults__)
+
+    for name in ("run_call", "_arm", "_disarm", "_raise_timeout", "error_text",
+                 "provenance_flags", "_is_cell_file"):
+        snapshot[name] = frozen(snapshot[name])
+    return SimpleNamespace(
+        decode=codec.decode,
+        encode_output=codec.encode_output,
+        model_states=codec.model_states,
+        set_grad_enabled=torch.set_grad_enabled,
+        run_call=snapshot["run_call"],
+        arm=snapshot["_arm"],
+        disarm=snapshot["_disarm"],
+        error_text=snapshot["error_text"],
+        save=torch.save,
+        load=torch.load,
+        provenance=snapshot["provenance_flags"],
+        flush=sys.stdout.flush,
+    )
 
 
 def _raise_timeout(signum, frame):
@@ -98,47 +134,72 @@ def _disarm(old) -> None:
 
 
 class Harvester:
-    """Bound at kernel start; writes each case's outcomes to the grader's output file."""
+    """Bound at kernel start, before any student code: the tools it uses are captured then,
+    and an audit hook (which Python cannot remove) records every import and every opened file
+    of the grader's reference answers, even if the module is later deleted from
+    ``sys.modules``."""
 
     def __init__(self):
-        self._save = torch.save
-        self._load = torch.load
-        self._run_call = run_call
+        self._tools = bind_tools()
+        self._seen: list[str] = []
+        sys.addaudithook(_grader_access_hook(self._seen))
 
     def harvest(
         self, namespace: dict, func: str, in_path: str, out_path: str, call_timeout: float
     ) -> None:
         """Run every case of one question; results are saved after each case."""
-        payload = self._load(in_path, weights_only=True)
+        t = self._tools
+        payload = t.load(in_path, weights_only=True)
         fn = namespace.get(func)
-        flags = provenance_flags(fn, func) if callable(fn) else []
+        flags = t.provenance(fn, func, self._seen) if callable(fn) else []
         results: list[list[dict]] = []
         for case in payload["cases"]:
             if not callable(fn):
                 outs = [{"status": "missing", "value": None, "after": {}, "error": ""}]
             else:
-                outs = [self._run_call(fn, call, call_timeout) for call in case]
+                outs = [t.run_call(fn, call, call_timeout, t) for call in case]
             results.append(outs)
-            self._save({"results": results, "flags": flags}, out_path)
-        sys.stdout.flush()
+            t.save({"results": results, "flags": flags}, out_path)
+        t.flush()
+
+
+def _grader_access_hook(seen: list[str]):
+    """An audit hook recording imports and opens of ``advlab.course.graders`` into ``seen``."""
+    prefix, folder = GRADERS + ".", f"{os.sep}advlab{os.sep}course{os.sep}graders{os.sep}"
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "import" and args and isinstance(args[0], str):
+            name = args[0]
+            if (name == GRADERS or name.startswith(prefix)) and name not in seen:
+                seen.append(name)
+        elif event == "open" and args and isinstance(args[0], str) and folder in args[0]:
+            name = GRADERS + "." + args[0].rsplit(os.sep, 1)[-1].split(".")[0]
+            if name not in seen:
+                seen.append(name)
+
+    return hook
 
 
 def _is_cell_file(filename: str) -> bool:
     return filename.startswith("<ipython-input") or "ipykernel_" in filename
 
 
-def provenance_flags(fn, func: str) -> list[str]:
+def provenance_flags(fn, func: str, seen: list[str] | None = None) -> list[str]:
     """Signs that ``fn`` is not the student's own code, for the instructor to review.
 
     Flags, not verdicts: a function not defined in a notebook cell (imported, a partial, a
-    builtin), or grader modules (which hold the reference answers) imported in the kernel.
+    builtin), or grader modules (which hold the reference answers) imported or read in the
+    kernel (``seen``, from the audit hook; else what ``sys.modules`` holds now). The grader
+    adds its own flags from the notebook's source (:mod:`advlab.course.provenance`).
     """
     flags = []
     code = getattr(fn, "__code__", None)
     if code is None or not _is_cell_file(code.co_filename):
         where = getattr(code, "co_filename", None) or type(fn).__name__
         flags.append(f"`{func}` is not defined in a notebook cell (it comes from {where})")
-    graders = sorted(m for m in sys.modules if m.startswith("advlab.course.graders"))
+    graders = set(seen or []) | {m for m in sys.modules if m.startswith(GRADERS)}
     if graders:
-        flags.append("the notebook imported the grader's reference answers: " + ", ".join(graders))
+        flags.append(
+            "the notebook imported the grader's reference answers: " + ", ".join(sorted(graders))
+        )
     return flags

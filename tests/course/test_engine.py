@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from advlab.course.engine import KernelRun, Limits
+from advlab.course.isolation import Scratch
 
 HOG = """
 def hog():
@@ -14,10 +15,8 @@ RSS_MB = "int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) //
 
 
 def test_a_failed_cells_frames_are_released(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    run = KernelRun(work, tmp_path / "home", Limits(memory_mb=0, cell_timeout=60,
-                                                    submission_timeout=300))
+    run = KernelRun(Scratch(tmp_path / "s"), Limits(memory_mb=0, cell_timeout=60,
+                                                     submission_timeout=300))
     try:
         assert run.run("import os").status == "ok"
         hog = run.run(HOG)
@@ -28,3 +27,4 @@ def test_a_failed_cells_frames_are_released(tmp_path):
         assert run.run("print(os.getpid())").status == "ok"  # the same kernel goes on
     finally:
         run.close()
+    assert run.survivors == []
