@@ -3,8 +3,11 @@
     python benchmarks/grading_throughput.py                 # 50 submissions of ex1, 2 jobs
     python benchmarks/grading_throughput.py --exercise ex3 --students 20 --jobs 1 --json out.json
 
-The class mixes what a real class hands in: complete solutions, partial ones (some answers
-left as stubs), untouched exercises, broken notebooks (a syntax error, an exception, an endless
+The report names the isolation level the grader used (``advlab.course.isolation``) and the load
+average at the start. To measure what isolation costs, run an old checkout and this one side by
+side under the same load (e.g. ``git worktree add /tmp/oldgrader <commit>``, then both scripts
+at once) and compare the two rates. The class mixes what a real class hands in: complete
+solutions, partial ones (some answers left as stubs), untouched exercises, broken notebooks (a syntax error, an exception, an endless
 loop, a crash of the kernel) and a file that is not JSON. Every generated submission has a known
 score, and the benchmark reports how many were graded differently (it should be none).
 """
@@ -28,6 +31,11 @@ os.environ.setdefault("ADVLAB_DATA", str(REPO.parent / "shared" / "data"))
 from advlab.course import get_exercise  # noqa: E402
 from advlab.course.engine import Limits  # noqa: E402
 from advlab.course.grade import grade_folder  # noqa: E402
+
+try:  # graders before issue 13 had no isolation module (the benchmark compares old and new)
+    from advlab.course.isolation import detect as _isolation
+except ImportError:  # pragma: no cover
+    _isolation = None
 
 
 def _grade_id(cell: dict) -> str:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = p.parse_args(argv)
 
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(prefix="advlab-bench-") as tmp:
         folder = Path(tmp) / "class"
         folder.mkdir()
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "median_seconds_per_submission": round(statistics.median(per), 2),
         "max_seconds_per_submission": round(max(per), 2),
         "graded_differently_than_expected": wrong,
+        "isolation": _isolation().banner() if _isolation else "none (grader without isolation)",
+        "load_average_at_start": load,
     }
     print(json.dumps(report, indent=2))
     if args.json:
