@@ -6,9 +6,11 @@
 The report names the isolation level the grader used (``advlab.course.isolation``) and the load
 average at the start. To measure what isolation costs, run an old checkout and this one side by
 side under the same load (e.g. ``git worktree add /tmp/oldgrader <commit>``, then both scripts
-at once) and compare the two rates. The class mixes what a real class hands in: complete
-solutions, partial ones (some answers left as stubs), untouched exercises, broken notebooks (a syntax error, an exception, an endless
-loop, a crash of the kernel) and a file that is not JSON. Every generated submission has a known
+at once) and compare the two rates.
+
+The class mixes what a real class hands in: complete solutions, partial ones (some answers left
+as stubs), untouched exercises, broken notebooks (a syntax error, an exception, an endless loop,
+a crash of the kernel) and a file that is not JSON. Every generated submission has a known
 score, and the benchmark reports how many were graded differently (it should be none).
 """
 
