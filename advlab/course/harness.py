@@ -167,15 +167,22 @@ def _grader_access_hook(seen: list[str]):
     """An audit hook recording imports and opens of ``advlab.course.graders`` into ``seen``."""
     prefix, folder = GRADERS + ".", f"{os.sep}advlab{os.sep}course{os.sep}graders{os.sep}"
 
-    def hook(event: str, args: tuple) -> None:
-        if event == "import" and args and isinstance(args[0], str):
+    def hook(event: str, args: tuple, fspath=os.fspath, sep=os.sep, str_=str) -> None:
+        if event == "import" and args and isinstance(args[0], str_):
             name = args[0]
             if (name == GRADERS or name.startswith(prefix)) and name not in seen:
                 seen.append(name)
-        elif event == "open" and args and isinstance(args[0], str) and folder in args[0]:
-            name = GRADERS + "." + args[0].rsplit(os.sep, 1)[-1].split(".")[0]
-            if name not in seen:
-                seen.append(name)
+        elif event == "open" and args and not isinstance(args[0], int):
+            try:
+                path = fspath(args[0])
+            except TypeError:
+                return
+            if isinstance(path, bytes):
+                path = path.decode(errors="replace")
+            if folder in path:
+                name = GRADERS + "." + path.rsplit(sep, 1)[-1].split(".")[0]
+                if name not in seen:
+                    seen.append(name)
 
     return hook
 
