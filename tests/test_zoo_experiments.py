@@ -23,3 +23,18 @@ def test_a_stale_table_is_detected(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "DOC", doc)
     assert experiments.main(["--check"]) == 1
     assert experiments.main([]) == 0 and experiments.main(["--check"]) == 0
+
+
+def test_zoo_evaluation_keeps_per_example_outcomes_that_rederive_its_numbers(mnist_test):
+    from advlab.zoo import load, outcomes
+    from advlab.zoo.table import COLUMNS, evaluate_model, stored_rows
+
+    x, y = mnist_test
+    res = evaluate_model(load("mnist-linf"), (x[:24], y[:24]), "fast", keep_outcomes=True)
+    again = outcomes.accuracies(outcomes.unpack(res["outcomes"]))
+    for c in COLUMNS:
+        assert abs(again[c] - res[c]) < 1e-6, c
+    for row in stored_rows():  # stored results that carry outcomes agree with their numbers
+        if "outcomes" in row:
+            again = outcomes.accuracies(outcomes.unpack(row["outcomes"]))
+            assert all(abs(again[c] - row[c]) < 1e-6 for c in COLUMNS), row["model"]

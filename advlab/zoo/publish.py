@@ -310,7 +310,7 @@ def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     lo, hi = k * n // s, (k + 1) * n // s
     t0 = time.time()
     acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
-                         strength, progress=False)
+                         strength, progress=False, keep_outcomes=True)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
            "attacks": "; ".join(f"{k}: {', '.join(_describe(a) for a in v)}"
                                 for k, v in attacks("mnist", strength).items()),
@@ -338,6 +338,10 @@ def merge(name: str, s: int, suffix: str = "") -> dict:
     for c in COLUMNS:
         res[c] = sum(p[c] for p in parts) / s
     res["seconds"] = max(p["seconds"] for p in parts)
+    if all("outcomes" in p for p in parts):
+        from .outcomes import concat
+
+        res["outcomes"] = concat([p["outcomes"] for p in parts])
     res["shards"] = s
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     for p in paths:

@@ -64,8 +64,12 @@ HEADLINE = Published("l_inf+l_1+l_2 adversarial training (Tramèr & Boneh)", TRA
 
 
 def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
-                   progress: bool = False) -> dict[str, float]:
-    """Accuracies (in [0, 1]) of ``model`` on ``data`` = (x, y) for every column of the table."""
+                   progress: bool = False, keep_outcomes: bool = False) -> dict:
+    """Accuracies (in [0, 1]) of ``model`` on ``data`` = (x, y) for every column of the table.
+
+    ``keep_outcomes``: also "outcomes", which images survive each threat, packed small
+    (``advlab.zoo.outcomes``), so later evaluations can be compared image by image.
+    """
     from ..evaluate import evaluate_union
     from ..presets import attacks
 
@@ -81,7 +85,12 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
         lp &= res.robust[name]
     out["union_lp"] = lp.float().mean().item()
     out["union_all"] = out.pop("union")
-    return {k: out[k] for k in COLUMNS}
+    table = {k: out[k] for k in COLUMNS}
+    if keep_outcomes:
+        from . import outcomes
+
+        table["outcomes"] = outcomes.pack(outcomes.from_union(res))
+    return table
 
 
 def reproduction_table(models=None, n: int = 1000, strength: str = "strong",
