@@ -120,8 +120,9 @@ def _students(folder, out):
     (folder / "linkdir").symlink_to(SOLUTIONS, target_is_directory=True)
     (folder / "inner").mkdir()
     (folder / "inner" / NB).symlink_to(SOLUTIONS / NB)
-    try:
-        os.link(folder / "solution.ipynb", folder / "hardlinked.ipynb")
+    outside = write(sol, folder.parent / f"{folder.name}-outside.ipynb")
+    try:  # a hard link to a file outside the submissions folder
+        os.link(outside, folder / "hardlinked.ipynb")
     except OSError:
         pass
 
@@ -160,7 +161,7 @@ def test_a_submission_cannot_delete_its_neighbours_work(graded):
     results, *_ = graded
     if ISO.weak:
         pytest.skip(f"no namespaces here ({ISO.detail}): neighbours share the user")
-    for name in ("solution", "daemon", "complex_nan", "dup~0", "deletes_neighbours"):
+    for name in ("solution", "daemon", "hides_reference", "dup~1", "deletes_neighbours"):
         assert results[name].score == FULL, (name, results[name].output)
 
 
@@ -202,9 +203,12 @@ def test_links_are_refused_not_followed(graded):
 def test_a_name_clash_grades_both_under_distinct_names_and_says_so(graded):
     results, out, _ = graded
     assert "dup" not in results
-    assert results["dup~0"].score == FULL and results["dup~1"].score == 0.0
+    # sorted entries: the folder dup/ (the untouched exercise) comes before dup.ipynb (solved)
+    assert results["dup~0"].score == 0.0 and results["dup~1"].score == FULL
     for name in ("dup~0", "dup~1"):
         assert "name clash" in results[name].problems[0]
+        assert "dup/ as dup~0" in results[name].problems[0]
+        assert "dup.ipynb as dup~1" in results[name].problems[0]
         assert json.loads((out / name / "results.json").read_text())["score"] == (
             results[name].score
         )
