@@ -45,7 +45,7 @@ SETUP_SH = """\
 # Gradescope runs this once when the autograder image is built (network available).
 set -euo pipefail
 SOURCE="${{AUTOGRADER_ROOT:-/autograder}}/source"
-apt-get update && apt-get install -y python3 python3-pip
+apt-get update && apt-get install -y python3 python3-pip bubblewrap
 # The pinned grader: {pin_note}
 python3 -m pip install --break-system-packages {install}
 python3 -m pip install --break-system-packages nbclient nbformat ipykernel

@@ -405,6 +405,9 @@ def grade_folder(
     """
     exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
     limits = limits or Limits()
+    iso = isolation.detect()
+    if iso.weak:  # said at the start of the run (and in every summary row), never silently
+        warnings.warn(f"advlab grade: {iso.banner()}", RuntimeWarning, stacklevel=2)
     subs = find_submissions(Path(folder), exercise)
     for q in exercise.questions:  # build inputs and references before any submission runs
         q.cases()
