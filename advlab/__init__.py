@@ -55,12 +55,18 @@ __all__ = [
 def __getattr__(name: str):
     if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    elif name in _SUBMODULES:
+    elif name in _SUBMODULES or (not name.startswith("_") and _is_submodule(name)):
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'advlab' has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def _is_submodule(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"{__name__}.{name}") is not None
 
 
 def __dir__():
