@@ -51,6 +51,8 @@ def _row(e: Entry, pos: int | None) -> dict:
     row["seconds"] = round(e.seconds, 1)
     row["notes"] = " | ".join((e.problems if not e.ranked else []) + e.flags)[:300]
     row["sha256"] = e.sha256[:12]
+    if e.isolation:
+        row["isolation"] = e.isolation
     return row
 
 
@@ -59,7 +61,7 @@ def columns(rows: list[dict]) -> list[str]:
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
-    tail = [c for c in ("score", "seconds", "notes", "sha256") if c in cols]
+    tail = [c for c in ("score", "seconds", "notes", "isolation", "sha256") if c in cols]
     return [c for c in cols if c not in tail] + tail
 
 
@@ -87,7 +89,8 @@ def write_track_files(ch, track: str, rows: list[dict], out_dir: Path) -> None:
             w.writerow({c: "" if r.get(c) is None else r.get(c) for c in cols})
     key, order = KEYS[track]
     info = {"challenge": ch.name, "track": track, "key": key, "order": order,
-            "evaluation": _evaluation(ch, track), "n": ch.n, "columns": cols, "rows": rows}
+            "evaluation": _evaluation(ch, track), "n": ch.n, "columns": cols, "rows": rows,
+            "isolation": sorted({r["isolation"] for r in rows if r.get("isolation")})}
     (out_dir / f"{track}.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -159,8 +162,10 @@ def table_html(info: dict) -> str:
         cls = ' class="unranked"' if r.get("rank") is None else ""
         body.append(f"<tr{cls}>" + "".join(_cell(r.get(c)) for c in cols) + "</tr>")
     track = html.escape(info["track"])
+    weak = ("<p class=\"meta\"><b>Graded with WEAK isolation</b> (no namespaces: see "
+            "docs/grading.md).</p>\n" if "none" in info.get("isolation", []) else "")
     return (f'<h2>{html.escape(TITLES.get(info["track"], track))}</h2>\n'
-            f'<p class="meta">{html.escape(info.get("evaluation", ""))}</p>\n'
+            f'<p class="meta">{html.escape(info.get("evaluation", ""))}</p>\n{weak}'
             f'<table class="board" id="{track}"><thead><tr>{head}</tr></thead>\n'
             f'<tbody>{"".join(body)}</tbody></table>')
 

@@ -13,6 +13,7 @@ trusted evaluation already uses every core), then writes:
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +40,11 @@ def grade_attacks(ch: Challenge, folder: Path, jobs: int = 1, progress=None) -> 
         raise ChallengeError(f"no submissions in {str(folder)!r}: one NAME.ipynb per student, "
                              f"or one folder per student holding {ch.attack.notebook}")
     prep = attack.setup(ch)
+    from ..course import isolation
+
+    iso = isolation.detect()
+    if iso.weak:  # said at the start of the run, and in every entry (``isolation``)
+        warnings.warn(f"advlab challenge grade: {iso.banner()}", RuntimeWarning, stacklevel=2)
 
     def one(sub) -> Entry:
         if sub.raw is None:
