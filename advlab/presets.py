@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from .attacks import APGD, PGD, Square, grid_attack
+from .attacks.apgd import APGDT
 from .threats import L1, L2, Linf, RotationTranslation, ThreatModel
 
 __all__ = ["BUDGETS", "threats", "attacks", "trusted_attacks", "STRENGTHS"]
@@ -21,20 +22,24 @@ BUDGETS = {
 # steps and restarts per strength: "fast" (PGD only) for tests and quick looks, "standard" (PGD
 # only, more steps), "lite" for the robust numbers notebooks measure live (a small "strong": few
 # APGD steps and Square queries, so that masking cannot inflate them; minutes on a CPU), and
-# "strong" for every number we publish. "strong" also runs, on the examples that survive PGD,
-# APGD (DLR loss for l_inf and l_2, l1-APGD with CE for l_1: ``apgd_steps``) and the
-# gradient-free Square Attack (``queries`` per example), so that gradient masking cannot inflate
-# a published robust accuracy (see advlab.diagnose). 1000 queries, not AutoAttack's 5000: Square
-# costs one forward pass per query on every surviving example, which is ~15 min per threat for a
-# fully robust model on 1000 MNIST images on 2 CPU cores (benchmarks/bench_trusted.py); pass
-# ``queries=5000`` to ``trusted_attacks`` on a GPU.
+# "strong" for every number we publish. Per l_p threat, "strong" runs, each attack only on the
+# examples the ones before it left standing: APGD (DLR loss for l_inf and l_2, l1-APGD with CE
+# for l_1: ``apgd_steps``); targeted APGD (APGD-T, the targeted DLR loss, l1-APGD for l_1) at the
+# ``targets`` classes ranked highest after the true one (9: every other MNIST class),
+# ``apgdt_steps`` steps per target: 50, not AutoAttack's 100, so that an example that stays
+# robust costs 9 x 51 gradient passes, about the cost of the rest of the stack, on a CPU; PGD;
+# and the gradient-free Square Attack (``queries`` per example), so that gradient masking cannot
+# inflate a published robust accuracy (see advlab.diagnose). 1000 queries, not AutoAttack's
+# 5000: Square costs one forward pass per query on every surviving example, which is ~15 min per
+# threat for a fully robust model on 1000 MNIST images on 2 CPU cores
+# (benchmarks/bench_trusted.py); pass ``queries=5000`` to ``trusted_attacks`` on a GPU.
 STRENGTHS = {
     "fast": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (11, 3)},
     "standard": {"steps": 50, "restarts": 1, "l1_steps": 100, "rt_grid": (31, 5)},
     "lite": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (31, 5),
              "apgd_steps": 50, "queries": 200},
     "strong": {"steps": 100, "restarts": 3, "l1_steps": 200, "rt_grid": (31, 5),
-               "apgd_steps": 100, "queries": 1000},
+               "apgd_steps": 100, "targets": 9, "apgdt_steps": 50, "queries": 1000},
 }
 
 
@@ -81,6 +86,8 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
         stack = []
         if "apgd_steps" in s:  # first: the strongest attack per step leaves the fewest survivors
             stack.append(APGD(threat, steps=s["apgd_steps"], loss="ce" if name == "l1" else "dlr"))
+        if "apgdt_steps" in s:  # aims at each other class: finds what the runner-up hides
+            stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["targets"]))
         steps = s["l1_steps"] if name == "l1" else s["steps"]
         stack.append(PGD(threat, steps=steps, restarts=s["restarts"]))
         if "queries" in s:
@@ -97,9 +104,11 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     """The evaluation behind every robust number we publish: ``attacks(dataset, "strong")``.
 
     Per l_p threat: APGD (DLR loss for l_inf and l_2; l1-APGD with the exact l_1-ball-and-box
-    projection for l_1), then PGD (100 steps, 3 restarts; SLIDE with 200 steps for l_1), then the
-    gradient-free Square Attack (1000 queries, or ``queries``); rotation-translation: the full
-    775-transform grid. Each attack only runs on the examples the ones before it left standing.
+    projection for l_1), then targeted APGD (targeted DLR loss, 50 steps at each of the 9 classes
+    ranked highest after the true one), then PGD (100 steps, 3 restarts; SLIDE with 200 steps for
+    l_1), then the gradient-free Square Attack (1000 queries, or ``queries``);
+    rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
+    ones before it left standing.
     """
     out = attacks(dataset, "strong", include)
     if queries is not None:
