@@ -1,0 +1,164 @@
+"""advlab's trusted evaluation against AutoAttack's standard suite, image by image.
+
+    pip install torchattacks        # only for this benchmark; not a dependency of advlab
+    ADVLAB_DATA=../shared/data python benchmarks/vs_autoattack.py \\
+        --models mnist-msd,mnist-linf --n 100 --threats linf,l2
+
+For each zoo model and each l_p threat at the paper's budget (l_inf 0.3, l_2 2), on the first n
+MNIST test images, runs ``advlab.presets.trusted_attacks`` (through ``evaluate_union``) and
+AutoAttack's standard suite (torchattacks: APGD-CE, APGD-T over 9 targets, FAB-T over 9
+targets, Square with 5000 queries; each attack on the images the ones before it left standing),
+then prints the accuracy under each, under both, the images only one of them breaks, and the
+CPU time of each and their ratio, and the ratio of wall times (one process, AutoAttack first;
+with ``--threads 1`` the CPU seconds measure the work even on a shared, loaded machine).
+``--suite original`` (the default) uses AutoAttack's own parameters (100 steps for APGD, APGD-T
+and FAB-T); ``--suite torchattacks`` the ``torchattacks.AutoAttack`` class as it ships (10 steps
+each). advlab's own forward pass decides for both; an AutoAttack
+output outside the threat model or the box does not count as broken (reported as "invalid").
+
+torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only), so l_1 is not compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import advlab.zoo as zoo
+from advlab.data import mnist_tensors
+from advlab.evaluate import evaluate_union
+from advlab.presets import threats, trusted_attacks
+
+NORMS = {"linf": "Linf", "l2": "L2"}
+
+
+def autoattack(model, name: str, eps: float, suite: str):
+    """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv."""
+    import torchattacks as ta
+
+    norm = NORMS[name]
+    if suite == "torchattacks":
+        return ta.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=0)
+    return ta.MultiAttack([
+        ta.APGD(model, norm=norm, eps=eps, steps=100, n_restarts=1, loss="ce", seed=0),
+        ta.APGDT(model, norm=norm, eps=eps, steps=100, n_restarts=1, n_classes=10, seed=0),
+        ta.FAB(model, norm=norm, eps=eps, steps=100, n_restarts=1, multi_targeted=True,
+               n_classes=10, seed=0),
+        ta.Square(model, norm=norm, eps=eps, n_queries=5000, n_restarts=1, seed=0),
+    ])
+
+
+def robust_under_autoattack(model, x, y, name, suite, batch):
+    """(N,) bool still correct, number of invalid outputs, seconds."""
+    threat = threats("mnist")[name]
+    attack = autoattack(model, name, threat.eps, suite)
+    robust, invalid = [], 0
+    t0 = _clock()
+    for i in range(0, x.shape[0], batch):
+        xb, yb = x[i:i + batch], y[i:i + batch]
+        x_adv = attack(xb, yb).detach()
+        with torch.no_grad():
+            correct = model(x_adv).argmax(1) == yb
+        valid = threat.contains(xb, x_adv)
+        invalid += int((~valid & ~correct).sum())
+        robust.append(correct | ~valid)
+    return torch.cat(robust), invalid, _since(t0)
+
+
+def robust_under_advlab(model, x, y, name, queries):
+    """(N,) bool correct under advlab's trusted attacks for one threat, seconds."""
+    t0 = _clock()
+    res = evaluate_union(model, (x, y), trusted_attacks("mnist", include=[name], queries=queries),
+                         progress=False, keep_worst=False)
+    return res.robust[name] & res.clean, _since(t0)
+
+
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
+def _since(t0):
+    """(wall seconds, CPU seconds of this process) since ``_clock()``."""
+    return time.perf_counter() - t0[0], time.process_time() - t0[1]
+
+
+def compare(model_name, x, y, names, suite, batch, queries):
+    model = zoo.load(model_name)
+    if next(model.parameters()).device.type == "cpu":
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    rows = []
+    for name in names:
+        theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch)
+        ours, t_ours = robust_under_advlab(model, x, y, name, queries)
+        rows.append({
+            "model": model_name, "threat": name, "n": int(y.numel()),
+            "advlab": ours.float().mean().item(), "autoattack": theirs.float().mean().item(),
+            "both": (ours & theirs).float().mean().item(),
+            "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
+            "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
+            "autoattack_invalid": invalid,
+            "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
+            "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
+        })
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _line(r) -> str:
+    pct = " ".join(f"{100 * r[k]:5.1f}%" for k in ("advlab", "autoattack", "both"))
+    only = (f"{len(r['only_autoattack_breaks']):>3} of {r['n']:<10}  "
+            f"{len(r['only_advlab_breaks']):>3} of {r['n']:<13}")
+    t, t_aa = r["cpu_seconds_advlab"], r["cpu_seconds_autoattack"]
+    w, w_aa = r["seconds_advlab"], r["seconds_autoattack"]
+    return (f"{r['model']:<12} {r['threat']:<6} {pct}  {only}  {t:8.1f}  {t_aa:7.1f}  "
+            f"{t / t_aa:5.2f}  {w / w_aa:5.2f}")
+
+
+HEADER = ("model        threat advlab  AA     both    only AA breaks  only advlab breaks  "
+          "advlab cpu s  AA cpu s  ratio  (wall)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--models", default="mnist-msd", help="comma-separated zoo models")
+    p.add_argument("--n", type=int, default=100, help="the first N MNIST test images")
+    p.add_argument("--threats", default="linf,l2", help="comma-separated: linf, l2")
+    p.add_argument("--suite", choices=["original", "torchattacks"], default="original")
+    p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
+    p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, default=Path("runs/vs_autoattack.json"))
+    args = p.parse_args(argv)
+    names = [t.strip() for t in args.threats.split(",") if t.strip()]
+    bad = [t for t in names if t not in NORMS]
+    if bad:
+        p.error(f"unknown or uncompared threats {bad}: choose from {sorted(NORMS)} "
+                "(torchattacks has no l_1 AutoAttack)")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in zoo.available()]
+    if unknown:
+        p.error(f"unknown zoo models {unknown}; shipped: {', '.join(zoo.available())}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x, y = mnist_tensors(args.n, train=False)
+    print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
+          f"threads\n{HEADER}", flush=True)
+    rows = [r for m in models for r in compare(m, x, y, names, args.suite, args.batch,
+                                               args.queries)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/vs_autoattack.py " + " ".join(argv if argv is not None
+                                                             else sys.argv[1:])
+    args.out.write_text(json.dumps({"command": command, "suite": args.suite, "rows": rows},
+                                   indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
