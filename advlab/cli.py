@@ -97,7 +97,7 @@ def checked_device(requested: str | None):
     try:
         dev = torch.device(requested)
     except (RuntimeError, ValueError):
-        raise UsageError(f"--device {requested!r} is not a device name; "
+        raise UsageError(f"--device {requested}: not a device name; "
                          f"available here: {', '.join(have)}") from None
     ok = (dev.type == "cpu" or (dev.type == "cuda" and (f"cuda:{dev.index or 0}" in have))
           or (dev.type == "mps" and "mps" in have))
