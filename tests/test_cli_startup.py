@@ -79,32 +79,31 @@ def test_readme_snippet_attacks_a_zoo_model_and_uses_what_it_imports():
 
 
 def test_readme_snippet_prints_what_the_readme_says(capsys):
-    """Run the snippet on 10 images (the README's uses 100): the lines it prints have the
-    shape of the output the README shows under it."""
+    """Run the snippet on 10 images (the README's uses 100): every row label it prints and
+    the shape of its first line are what the README's sentence under it says."""
     code = _snippet()
-    shown = _section("The library in ten lines").split("```text\n", 1)[1].split("```", 1)[0]
+    said = _section("The library in ten lines").split("```", 2)[2].split("\n\n- ", 1)[0]
     small = re.sub(r"mnist_tensors\((\d+)\)", "mnist_tensors(10)", code)
-    assert small != code
+    assert small != code and "mnist_tensors(100)" in code
     exec(compile(small, "README.md", "exec"), {})
     printed = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"PGD-40 at l_inf 0\.3 fools it on \d+% of the images", printed[0])
+    assert "PGD-40 fools at l_inf 0.3" in said
+    assert printed[1].startswith("threat") and printed[1].endswith("(n = 10)")
+    assert "(n = 100)" in said
+    labels = [line.split()[0] for line in printed[2:]]
+    assert labels == ["clean", "linf", "l1", "l2", "rt", "union"]
+    for label in labels:
+        assert f"`{label}`" in said, label
 
-    def shape(lines):
-        return [re.sub(r"\d+(\.\d+)?%?", "#", ln.split()[0] if i else ln) for i, ln in
-                enumerate(lines)]
 
-    assert shape(printed) == shape(shown.strip().splitlines())
-    assert printed[1].endswith("(n = 10)") and shown.strip().splitlines()[1].endswith("(n = 100)")
-
-
-def test_readme_setup_puts_the_cpu_wheels_tip_before_the_commands_and_times_them():
+def test_readme_setup_puts_the_cpu_wheels_tip_before_the_commands():
     setup = _section("Set-up")
     tip = setup.index("download.pytorch.org/whl/cpu")
     block = setup.index("<!-- ci: setup -->")
     assert tip < block
     assert "pip install -e . && advlab eval" in setup
-    after = setup[block:].split("```", 2)[2]
-    assert re.search(r"`pip install -e \.`[^.]*\d+ s", after), after[:400]
-    assert re.search(r"`advlab eval`[^.]*\d+ s", after), after[:400]
+    assert "benchmarks/startup.py" in setup and (REPO / "benchmarks" / "startup.py").exists()
 
 
 def test_dev_extra_installs_what_the_tests_import():
