@@ -271,14 +271,14 @@ def grade_submission(
         result.problems.append(str(exc))
         result.tests = _zero_result(exercise, student, f"not graded: {exc}", limits)
     else:
+        result.flags = static_flags(cells, [q.func for q in exercise.questions])
+        result.isolation = isolation.detect().level
         try:
             result.tests, logs, kernel_flags, iso, left = _grade_cells(
                 exercise, cells, raw, limits, filename
             )
             result.problems.extend(_cell_report(logs))
-            funcs = [q.func for q in exercise.questions]
-            own = static_flags(cells, funcs)
-            result.flags = own + [f for f in kernel_flags if f not in own]
+            result.flags += [f for f in kernel_flags if f not in result.flags]
             result.isolation = iso.level
             if left:
                 msg = f"{len(left)} processes of this submission could not be killed: {left[:5]}"

@@ -25,7 +25,10 @@ from advlab.course.grade import grade_folder, grade_submission
 from .nbtools import EXERCISES, SOLUTIONS, load, with_cell, with_source, write
 
 NB = "ex1_fgsm_pgd.ipynb"
-LIMITS = Limits(cell_timeout=30, submission_timeout=240, call_timeout=15, memory_mb=2048)
+# startup: the preamble imports torch, which takes minutes on a starved machine
+LIMITS = Limits(
+    cell_timeout=30, submission_timeout=240, call_timeout=15, memory_mb=2048, startup_timeout=180
+)
 FULL, FGSM = 10.0, 3.0
 ISO = isolation.detect()
 REPO_SOLUTIONS = os.path.join(os.path.dirname(os.path.dirname(advlab.__file__)), "solutions")
