@@ -311,9 +311,20 @@ def report(results, args, todo: dict, seconds: float) -> str:
         lines.append("Robust accuracies are upper bounds: the strongest attacks advlab runs.")
     if todo["models"] is not None:
         lines.append(f"Published: {MAINI}; {TRAMER}.")
-    lines += ["", "The trusted evaluation (10 to 30 minutes per model on 2 CPU cores):",
+    lines += ["", f"The trusted evaluation{_trusted_time(todo)}:",
               "  " + trusted_command(args, todo)]
     return "\n".join(lines)
+
+
+def _trusted_time(todo: dict) -> str:
+    """How long the stored trusted evaluations of these zoo models took, as they record it."""
+    from .zoo.table import stored_rows
+
+    if todo["models"] is None:
+        return " (minutes to an hour per model on a CPU)"
+    took = [f"{r['model']} {r['seconds'] / 60:.0f} min" for r in stored_rows(todo["models"])
+            if r["model"] in todo["models"] and "seconds" in r]
+    return f" (the stored runs took {', '.join(took)})" if took else ""
 
 
 def trusted_command(args, todo: dict) -> str:
