@@ -99,7 +99,7 @@ def test_every_badge_points_at_the_one_setting_in_pyproject():
         cells = json.loads(path.read_text())["cells"]
         tagged = {t: "".join(c["source"]) for c in cells for t in c["metadata"].get("tags", [])}
         rel = f"notebooks/{path.name}"
-        urls = re.findall(r"\]\((https://[^)]+)\)", tagged["badges"])
+        urls = re.findall(r"\)\]\((https://[^)]+)\)", tagged["badges"])  # links, not images
         assert urls == [f"https://colab.research.google.com/github/{slug}/blob/{ref}/{rel}",
                         f"https://mybinder.org/v2/gh/{slug}/{ref}?urlpath=lab/tree/{rel}"], path
         assert f'ADVLAB_REF = "{ref}"' in tagged["colab-install"]
