@@ -205,8 +205,9 @@ def test_presets_match_the_paper():
     strong = presets.attacks("mnist", "strong", include=["linf"])
     assert list(strong) == ["linf"]
     kinds = [type(a).__name__ for a in strong["linf"]]
-    assert kinds == ["APGD", "PGD", "Square"], kinds  # gradient-free attack included
-    assert strong["linf"][1].restarts == 3
+    # untargeted then targeted APGD, PGD with restarts, the gradient-free Square Attack
+    assert kinds == ["APGD", "APGDT", "PGD", "Square"], kinds
+    assert strong["linf"][1].targets == 9 and strong["linf"][2].restarts == 3
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
                 lambda: presets.threats("imagenet")):

@@ -1,7 +1,7 @@
 """Attacks: functions that take the model at call time and return an ``AttackResult``."""
 
 from ._common import AttackResult
-from .apgd import APGD, apgd
+from .apgd import APGD, APGDT, apgd, apgd_targeted
 from .pgd import FGSM, PGD, fgsm, pgd
 from .spatial import affine_grid_attack, grid_attack, random_attack
 from .square import Square, square_attack
@@ -16,7 +16,9 @@ __all__ = [
     "random_attack",
     "affine_grid_attack",
     "APGD",
+    "APGDT",
     "apgd",
+    "apgd_targeted",
     "Square",
     "square_attack",
 ]

@@ -356,6 +356,8 @@ def _describe(attack) -> str:
     if th is not None and hasattr(attack, "steps"):
         kind = type(attack).__name__
         restarts = getattr(attack, "restarts", 1)
+        if hasattr(attack, "targets"):
+            return f"{kind} {attack.targets} targets x {attack.steps} steps"
         return f"{kind} {attack.steps} steps" + (f" x {restarts} restarts" if restarts > 1 else "")
     kw = getattr(attack, "keywords", {})
     if "threat" in kw:
