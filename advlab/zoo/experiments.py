@@ -2,7 +2,8 @@
 
 Every zoo model (its recipe, its training log, its stored trusted result) and every run that did
 not ship (``docs/experiments/results/NAME.json``: a stored result with the recipe it came from,
-how it differed and its training time) becomes one row, so a reader sees which ingredient
+how it differed, its training time to the measured weights and, when early-stopped,
+``epochs_used``) becomes one row, so a reader sees which ingredient
 (steps, epochs, architecture, APGD in training, fine-tuning, early stopping) bought what.
 
     python -m advlab.zoo.experiments            # rewrite the table in docs/experiments/README.md
@@ -72,8 +73,11 @@ def rows() -> list[dict]:
     for path in sorted(EXPERIMENTS.glob("*.json")) if EXPERIMENTS.exists() else []:
         e = json.loads(path.read_text())
         recipe = get_recipe(e["recipe"]).with_(**e.get("changes", {}))
-        out.append(_row(path.stem, recipe, e, e["train_seconds"] / 60, "not shipped",
-                        e.get("note", "")))
+        row = _row(path.stem, recipe, e, e["train_seconds"] / 60, "not shipped",
+                   e.get("note", ""))
+        if "epochs_used" in e:  # early-stopped: the weights of this many epochs
+            row["epochs"] = f"{e['epochs_used']} of {recipe.epochs}"
+        out.append(row)
     return out
 
 
