@@ -51,8 +51,10 @@ def test_bare_import_advlab_is_light_and_reaches_every_submodule():
 
 
 def test_diagnose_stays_the_function_after_its_module_is_imported():
-    out = _fresh("import advlab\nimport advlab.diagnose as d\nfrom advlab import diagnose\n"
-                 "print(callable(advlab.diagnose), diagnose is d.diagnose)")
+    out = _fresh("import sys, advlab\nfrom advlab.diagnose import diagnose as f\n"
+                 "from advlab import diagnose\n"
+                 "print(callable(advlab.diagnose), diagnose is f is sys.modules["
+                 "'advlab.diagnose'].diagnose)")
     assert out.split() == ["True", "True"]
 
 
