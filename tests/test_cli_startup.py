@@ -16,7 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MINE = [["--help"], ["eval", "--help"], ["train", "--help"], ["zoo", "--help"],
-        ["zoo", "list", "--help"], ["zoo", "table", "--help"], []]
+        ["zoo", "list", "--help"], ["zoo", "table", "--help"], ["course", "--help"],
+        ["grade", "--help"], ["challenge", "--help"], []]
 
 
 def _fresh(code: str, *args: str) -> str:

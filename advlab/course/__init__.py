@@ -6,8 +6,12 @@
   class CSV), each in its own sandboxed kernel.
 """
 
-from .checks import CheckReport, check
-from .registry import EXERCISE_NAMES, available, find_question, get_exercise
+import importlib
+
+# Imported on first use (PEP 562), so that `advlab course --help` and `advlab grade --help`
+# answer without importing torch.
+_LAZY = {"check": "checks", "CheckReport": "checks", "EXERCISE_NAMES": "registry",
+         "available": "registry", "find_question": "registry", "get_exercise": "registry"}
 
 __all__ = [
     "check",
@@ -17,3 +21,11 @@ __all__ = [
     "find_question",
     "get_exercise",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
