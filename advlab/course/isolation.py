@@ -89,7 +89,7 @@ def detect(requested: str | None = None) -> Isolation:
     why = "not Linux" if not sys.platform.startswith("linux") else "bubblewrap (bwrap) not found"
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     if bwrap and root and want in ("auto", "uid"):
-        err = _probe(bwrap, as_root=True)
+        err = _probe(bwrap, as_root=True) or _closed_to_others(python_paths())
         if not err:
             return Isolation("uid", bwrap, STRONG + ", each submission as its own user id")
         why = f"bubblewrap failed as root: {err}"
@@ -101,6 +101,22 @@ def detect(requested: str | None = None) -> Isolation:
     if want != "auto":
         raise RuntimeError(f"{ENV_VAR}={want} cannot be had here: {why}")
     return Isolation("none", None, f"{why}; {WEAK}")
+
+
+def _closed_to_others(paths) -> str:
+    """'' when another user id can read and enter each of ``paths``, else why not: a
+    submission's own user id could not run Python from there. (The folders above them need no
+    check: the sandbox makes its own, mode 0755, and binds only these.)"""
+    for p in paths:
+        try:
+            mode = p.stat().st_mode
+        except OSError:
+            continue
+        if p.is_dir() and mode & 0o005 != 0o005:
+            return (f"{p} is closed to other users (mode {oct(mode & 0o777)}), so a "
+                    f"submission's own user id could not run Python from it; "
+                    f"`chmod o+rx {p}` allows uid isolation")
+    return ""
 
 
 STRONG = "bubblewrap: private mount, pid, network and IPC namespaces, read-only system view"
@@ -171,12 +187,14 @@ def bwrap_command(iso: Isolation, scratch: Scratch, data: Path | None) -> list[s
             mount("--ro-bind", f"/etc/{name}", Path("/etc") / name)
     if Path("/sys/devices/system/cpu").is_dir():  # torch reads the CPU topology
         mount("--ro-bind", "/sys/devices/system/cpu", Path("/sys/devices/system/cpu"))
+    # a private /tmp first: Python, its virtual environment or the data may live below /tmp
+    # (CI's fresh venv does), and a later tmpfs would hide them
+    mount("--tmpfs", None, Path("/tmp"), "--size", str(16 * 2**20), "--perms", "01777")
     for p in python_paths():
         mount("--ro-bind", str(p), p)
     if data is not None and data.is_dir():
         mount("--ro-bind", str(data), data)
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm"]
-    mount("--tmpfs", None, Path("/tmp"), "--size", str(16 * 2**20), "--perms", "01777")
     for d in (scratch.work, scratch.home, scratch.io, scratch.tmp):
         mount("--bind", str(d), d)
     mount("--ro-bind", str(scratch.inbox), scratch.inbox)
