@@ -267,8 +267,9 @@ def _drag_r_slider(page, name: str) -> None:
     explorer.scroll_into_view_if_needed()
     t0 = time.time()
     _drag(page, slider, 0.15)
-    readout_after = slider.locator(".widget-readout").inner_text()
-    assert readout_after != readout_before, "the r slider did not move"
+    # the readout writes negative numbers with a Unicode minus sign
+    readout_after = slider.locator(".widget-readout").inner_text().replace("\u2212", "-")
+    assert readout_after != readout_before.replace("\u2212", "-"), "the r slider did not move"
     # right after Run All: the kernel must be free to answer (no MNIST cell queued behind it)
     page.wait_for_function(
         "([el, old]) => el.textContent !== old", arg=[caption.element_handle(), before_caption],
