@@ -68,7 +68,13 @@ def test_only_examples_still_standing_are_attacked():
     assert res.success.all()
     assert torch.equal(res.x_adv[:2], x[:2])  # not attacked: returned as they are
     # one clean pass, then targets 1 and 2 on the 4 standing examples; target 3 never runs
-    assert model.rows == 6 + 2 * 4 * (steps + 1)
+    attacked = model.rows
+    model.rows = 0
+    y_all = torch.full_like(y, 3)  # every example already misclassified: no target runs
+    apgd_targeted(model, x, y_all, Linf(0.3), targets=3, steps=steps,
+                  generator=torch.Generator().manual_seed(0))
+    checks = model.rows - 6  # the input checks' own probe of the model, if any
+    assert attacked == checks + 6 + 2 * 4 * (steps + 1)
 
 
 @pytest.fixture(scope="module")
