@@ -25,11 +25,11 @@ import json
 import os
 import struct
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..course.intake import Submission
 from .results import Entry, test
 from .spec import QUANTIZED, Challenge, held_out
 
@@ -135,16 +135,9 @@ def _check_state(net: torch.nn.Module, state: dict, arch: str) -> None:
 # Intake
 
 
-@dataclass
-class DefenseFile:
-    """One student's hand-in: a unique name and the file's bytes, or why it was refused."""
-
-    student: str
-    entry: str
-    path: Path | None = None
-    raw: bytes | None = None
-    problem: str = ""
-    clash: str = ""
+# One student's hand-in (a unique name, the file and its bytes, or why it was refused): the
+# grader's own intake record, shared with the exercises.
+DefenseFile = Submission
 
 
 def pick_file(folder: Path, preferred: str) -> tuple[Path | None, str]:
