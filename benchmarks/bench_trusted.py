@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from advlab import presets
-from advlab.attacks import APGD, PGD, Square
+from advlab.attacks import APGD, APGDT, PGD, Square
 from advlab.data import mnist_tensors
 from advlab.models import CompactCNN
 
@@ -56,12 +56,16 @@ def main():
             continue
         parts = []
         for atk in stack:
-            if isinstance(atk, PGD):
+            if isinstance(atk, APGDT):
+                c = atk.targets * (atk.steps + 1) * fb * 1000
+            elif isinstance(atk, PGD):
                 c = (atk.steps + 1) * atk.restarts * fb * 1000
             elif isinstance(atk, APGD):
                 c = (atk.steps + 1) * atk.restarts * fb * 1000
             elif isinstance(atk, Square):
                 c = atk.queries * fwd * 1000
+            else:
+                raise TypeError(f"no cost model for {type(atk).__name__}; add one here")
             parts.append(f"{type(atk).__name__} {c / 60:.1f}")
             total += c
         print(f"  {name:4}: " + ", ".join(parts) + " min (worst case, 1000 images)")
