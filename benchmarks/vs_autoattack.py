@@ -16,7 +16,13 @@ and FAB-T); ``--suite torchattacks`` the ``torchattacks.AutoAttack`` class as it
 each). advlab's own forward pass decides for both; an AutoAttack
 output outside the threat model or the box does not count as broken (reported as "invalid").
 
-torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only), so l_1 is not compared.
+torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only). For l_1 the independent
+attack is torchattacks' EAD (elastic-net, Chen et al. 2018: a minimum-l_1 attack with a binary
+search over its constant; ``--ead-steps`` iterations per search step); an image counts as broken
+by it only when EAD's output is misclassified and within l_1 10 and the box.
+
+``--checkpoint FILE[:ARCH]`` (repeatable) compares weights that are not in the zoo, e.g. a
+training run's ``best.safetensors`` before it ships.
 """
 
 from __future__ import annotations
@@ -35,14 +41,17 @@ from advlab.data import mnist_tensors
 from advlab.evaluate import evaluate_union
 from advlab.presets import threats, trusted_attacks
 
-NORMS = {"linf": "Linf", "l2": "L2"}
+NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 
 
-def autoattack(model, name: str, eps: float, suite: str):
+def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200):
     """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv."""
     import torchattacks as ta
 
     norm = NORMS[name]
+    if norm == "L1":  # no l_1 AutoAttack in torchattacks: EAD, a minimum-norm l_1 attack
+        return ta.EADL1(model, kappa=0, lr=0.01, binary_search_steps=9,
+                        max_iterations=ead_steps, initial_const=0.01, beta=0.01)
     if suite == "torchattacks":
         return ta.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=0)
     return ta.MultiAttack([
@@ -54,10 +63,10 @@ def autoattack(model, name: str, eps: float, suite: str):
     ])
 
 
-def robust_under_autoattack(model, x, y, name, suite, batch):
+def robust_under_autoattack(model, x, y, name, suite, batch, ead_steps=200):
     """(N,) bool still correct, number of invalid outputs, seconds."""
     threat = threats("mnist")[name]
-    attack = autoattack(model, name, threat.eps, suite)
+    attack = autoattack(model, name, threat.eps, suite, ead_steps)
     robust, invalid = [], 0
     t0 = _clock()
     for i in range(0, x.shape[0], batch):
@@ -88,13 +97,27 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
-def compare(model_name, x, y, names, suite, batch, queries):
-    model = zoo.load(model_name)
+def load_model(spec: str):
+    """A zoo name, or ``FILE.safetensors[:ARCH]`` (default compact-cnn)."""
+    if spec in zoo.available():
+        return zoo.load(spec)
+    from safetensors.torch import load_file
+
+    from advlab.models import build_model
+    path, _, arch = spec.partition(".safetensors")
+    model = build_model(arch.lstrip(":") or "compact-cnn")
+    model.load_state_dict(load_file(path + ".safetensors"))
+    return model.eval()
+
+
+def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200):
+    model = load_model(model_name)
     if next(model.parameters()).device.type == "cpu":
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     rows = []
     for name in names:
-        theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch)
+        theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
+                                                            ead_steps)
         ours, t_ours = robust_under_advlab(model, x, y, name, queries)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
@@ -128,7 +151,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--models", default="mnist-msd", help="comma-separated zoo models")
     p.add_argument("--n", type=int, default=100, help="the first N MNIST test images")
-    p.add_argument("--threats", default="linf,l2", help="comma-separated: linf, l2")
+    p.add_argument("--threats", default="linf,l2", help="comma-separated: linf, l2, l1")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="FILE[:ARCH]",
+                   help="also compare these weights (.safetensors; ARCH default compact-cnn)")
+    p.add_argument("--ead-steps", type=int, default=200, help="EAD iterations per search step")
     p.add_argument("--suite", choices=["original", "torchattacks"], default="original")
     p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
@@ -138,19 +164,24 @@ def main(argv=None) -> int:
     names = [t.strip() for t in args.threats.split(",") if t.strip()]
     bad = [t for t in names if t not in NORMS]
     if bad:
-        p.error(f"unknown or uncompared threats {bad}: choose from {sorted(NORMS)} "
-                "(torchattacks has no l_1 AutoAttack)")
+        p.error(f"unknown threats {bad}: choose from {sorted(NORMS)}")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in zoo.available()]
     if unknown:
         p.error(f"unknown zoo models {unknown}; shipped: {', '.join(zoo.available())}")
+    missing = [c for c in args.checkpoint if not Path(c.split(".safetensors")[0] + ".safetensors"
+                                                      ).is_file()]
+    if missing or any(".safetensors" not in c for c in args.checkpoint):
+        p.error(f"--checkpoint {missing or args.checkpoint}: expected existing "
+                "FILE.safetensors[:ARCH]")
+    models += args.checkpoint
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
     rows = [r for m in models for r in compare(m, x, y, names, args.suite, args.batch,
-                                               args.queries)]
+                                               args.queries, args.ead_steps)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/vs_autoattack.py " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
