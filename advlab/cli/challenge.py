@@ -16,12 +16,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from .common import UsageError, int_range, positive_float
+
 __all__ = ["register", "run_new", "run_grade", "run_board"]
 
 
 def _usage(exc: Exception):
-    from ..cli import UsageError
-
     return UsageError(str(exc))
 
 
@@ -29,7 +29,7 @@ def run_new(args: argparse.Namespace) -> int:
     """Write the challenge file and the students' starter notebooks."""
     import nbformat
 
-    from . import spec, starter
+    from ..challenge import spec, starter
 
     out = Path(args.out)
     if (out / "challenge.json").exists() and not args.force:
@@ -77,7 +77,7 @@ def run_new(args: argparse.Namespace) -> int:
 
 def run_grade(args: argparse.Namespace) -> int:
     """Grade one track's submissions folder (or one Gradescope submission)."""
-    from . import grading, spec
+    from ..challenge import grading, spec
 
     try:
         ch = spec.load(args.challenge)
@@ -115,7 +115,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
 def run_board(args: argparse.Namespace) -> int:
     """Rebuild the HTML page from a results folder (optionally into a site folder)."""
-    from . import board
+    from ..challenge import board
 
     src = Path(args.results)
     try:
@@ -134,8 +134,6 @@ def run_board(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``challenge`` and its subcommands."""
-    from ..cli import int_range, positive_float
-
     p = subparsers.add_parser("challenge", help="a class challenge: attack and defense tracks "
                               "with a leaderboard", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
