@@ -21,18 +21,17 @@ examples (clean mistakes count as errors); attacks only run on correctly classif
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import PGD, fgsm
-from .attacks._common import check_inputs, frozen
+from .attacks import PGD
+from .attacks.base import check_inputs, frozen
 from .attacks.square import Square
-from .threats import L1, L2, Linf, ThreatModel
+from .threats import ThreatModel
 
 __all__ = ["diagnose", "DiagnosisReport", "Check"]
 
@@ -98,12 +97,6 @@ class DiagnosisReport:
         p.text(str(self))
 
 
-def _full_box_eps(threat, x) -> float:
-    """The budget at which the ball covers the whole [0, 1]^d box."""
-    d = x[0].numel()
-    return {"linf": 1.0, "l2": math.sqrt(d), "l1": float(d)}[threat.name]
-
-
 def _correct_under(model, x, y, attack, threat=None):
     """(N,) bool: still correct on attack(model, x, y).x_adv (re-checked by our forward pass)."""
     res = attack(model, x, y)
@@ -117,21 +110,9 @@ def _correct_under(model, x, y, attack, threat=None):
 
 
 def _noise(threat, x, gen):
-    """Random noise of the threat's full size: sign noise (l_inf), a random direction (l_2), or
-    eps spread over ceil(eps) random pixels with random signs (l_1); then clipped to [0, 1]."""
-    eps = threat.eps_for(x).view(-1, *([1] * (x.dim() - 1)))
-    if isinstance(threat, Linf):
-        d = (torch.randint(0, 2, x.shape, generator=gen, device=x.device) * 2 - 1).to(x.dtype)
-        return (x + eps * d).clamp(0, 1)
-    g = torch.empty_like(x).normal_(generator=gen)
-    if isinstance(threat, L2):
-        g = g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view_as(eps)
-        return (x + eps * g).clamp(0, 1)
-    k = max(1, min(math.ceil(float(threat.eps_for(x).max())), x[0].numel()))
-    flat = g.flatten(1)
-    idx = flat.abs().topk(k, dim=1).indices
-    d = torch.zeros_like(flat).scatter(1, idx, flat.gather(1, idx).sign() / k).view_as(x)
-    return (x + threat.project(eps * d, x)).clamp(0, 1)
+    """x plus random noise of the threat's full size (``threat.noise``: sign noise for l_inf, a
+    random direction for l_2, eps spread over ceil(eps) random pixels for l_1), in [0, 1]."""
+    return (x + threat.noise(x, generator=gen)).clamp(0, 1)
 
 
 def _pct(a: float) -> str:
@@ -158,7 +139,7 @@ def diagnose(
     Args:
         model: (B, C, H, W) in [0, 1] -> (B, K); mode and requires_grad restored afterwards.
         data: a pair (x, y): x (N, C, H, W) in [0, 1], y (N,) labels, on the model's device.
-        threat: ``Linf``, ``L2`` or ``L1``.
+        threat: ``Linf``, ``L2``, ``L1`` or any additive threat with ``noise`` and ``diameter``.
         attack: the gradient attack under test (default ``PGD(threat, steps)``).
         gradient_free: the score-based attack (default ``Square(threat, queries)``).
         eps_factors: budgets (times eps) for the accuracy-vs-eps curve; the budget that covers
@@ -171,8 +152,8 @@ def diagnose(
     Returns:
         ``DiagnosisReport``: ``print(report)`` for the table, ``report.flags`` for failed checks.
     """
-    if not isinstance(threat, (Linf, L2, L1)):
-        raise TypeError(f"diagnose checks Linf, L2 or L1 threats, got {threat!r}")
+    if not (isinstance(threat, ThreatModel) and threat.additive):
+        raise TypeError(f"diagnose checks additive threats such as Linf, L2 or L1, got {threat!r}")
     x, y = data
     x, y = x[:n], y[:n]
     check_inputs(model, x, y)
@@ -237,11 +218,8 @@ def diagnose(
         acc["attack"] = accuracy(robust)
         alive = robust.nonzero().squeeze(1)
 
-        # 4. single step
-        if isinstance(threat, Linf):
-            one = lambda m, a, b: fgsm(m, a, b, threat.eps)  # noqa: E731
-        else:
-            one = PGD(threat, steps=1, step_size=threat.eps, random_start=False)
+        # 4. single step (FGSM for l_inf: one steepest-ascent step of size eps from x)
+        one = PGD(threat, steps=1, step_size=threat.eps, random_start=False)
         single = survives(one)
         acc["single-step"] = accuracy(single)
         add(Check("single-step", acc["single-step"] >= acc["attack"] - tol,
@@ -283,10 +261,10 @@ def diagnose(
 
         # 8. unbounded budgets
         curve = [(float(threat.eps), acc["attack"])]
-        full = _full_box_eps(threat, x)
+        full = threat.diameter(x)
         budgets = [f * threat.eps for f in eps_factors if f * threat.eps < full] + [full]
         for e in budgets:
-            big = replace(threat, eps=e)
+            big = threat.with_eps(e)
             curve.append((e, accuracy(survives(PGD(big, steps=steps0), big))))
         last = curve[-1][1]
         add(Check("unbounded", last <= tol,

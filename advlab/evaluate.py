@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks._common import AttackResult, better, check_inputs, check_logits, frozen
+from .attacks.base import AttackResult, better, check_inputs, check_logits, frozen
 
 __all__ = ["UnionResult", "evaluate_union", "accuracy"]
 

@@ -10,14 +10,12 @@ from functools import partial
 
 from .attacks import APGD, PGD, Square, grid_attack
 from .attacks.apgd import APGDT
-from .threats import L1, L2, Linf, RotationTranslation, ThreatModel
+from .threats import RotationTranslation, ThreatModel, registry
 
 __all__ = ["BUDGETS", "threats", "attacks", "trusted_attacks", "STRENGTHS"]
 
-BUDGETS = {
-    "mnist": {"linf": 0.3, "l1": 10.0, "l2": 2.0, "rt": (30.0, 3.0)},
-    "cifar10": {"linf": 4 / 255, "l1": 2000 / 255, "rt": (30.0, 3.0)},
-}
+#: data set -> {threat name: budget}, read from the threat registry (``advlab.threats.registry``)
+BUDGETS = registry.BUDGETS
 
 # steps and restarts per strength: "fast" (PGD only) for tests and quick looks, "standard" (PGD
 # only, more steps), "lite" for the robust numbers notebooks measure live (a small "strong": few
@@ -52,13 +50,7 @@ def _budgets(dataset: str) -> dict:
 
 def threats(dataset: str = "mnist") -> dict[str, ThreatModel]:
     """The paper's threat models for ``dataset`` ("mnist" or "cifar10"), by name."""
-    b = _budgets(dataset)
-    out: dict[str, ThreatModel] = {"linf": Linf(b["linf"]), "l1": L1(b["l1"])}
-    if "l2" in b:
-        out["l2"] = L2(b["l2"])
-    rot, trans = b["rt"]
-    out["rt"] = RotationTranslation(max_rot=rot, max_trans=trans)
-    return out
+    return {name: registry.make(name, budget) for name, budget in _budgets(dataset).items()}
 
 
 def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
@@ -78,17 +70,18 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
         if include is not None and name not in include:
             continue
         threat = threat if scale == 1.0 else threat.scaled(scale)
-        if name == "rt":
+        entry = registry.info(name)
+        if threat.searched:  # rotation-translation: the grid of transforms
             n_rot, n_trans = s["rt_grid"]
             rt = RotationTranslation(threat.max_rot, threat.max_trans, n_rot, n_trans)
             out[name] = [partial(grid_attack, threat=rt)]
             continue
         stack = []
         if "apgd_steps" in s:  # first: the strongest attack per step leaves the fewest survivors
-            stack.append(APGD(threat, steps=s["apgd_steps"], loss="ce" if name == "l1" else "dlr"))
+            stack.append(APGD(threat, steps=s["apgd_steps"], loss=entry.apgd_loss))
         if "apgdt_steps" in s:  # aims at each other class: finds what the runner-up hides
             stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["targets"]))
-        steps = s["l1_steps"] if name == "l1" else s["steps"]
+        steps = s[entry.pgd_steps]
         stack.append(PGD(threat, steps=steps, restarts=s["restarts"]))
         if "queries" in s:
             stack.append(Square(threat, queries=s["queries"]))

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks._common import frozen
-from .threats import L1, L2, Linf, ThreatModel
+from .attacks.base import frozen
+from .threats import ThreatModel
 
 __all__ = [
     "first_conv",
@@ -80,27 +80,11 @@ def first_layer_activations(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.relu(out["a"])
 
 
-def _direction(threat: ThreatModel, g: torch.Tensor) -> torch.Tensor:
-    """The threat's steepest-ascent direction for gradient g (B, ...), of threat-norm 1."""
-    flat = g.flatten(1)
-    if isinstance(threat, Linf):
-        return g.sign()
-    if isinstance(threat, L2):
-        return g / flat.norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (g.dim() - 1)))
-    if isinstance(threat, L1):  # the single largest coordinate: the l_1 steepest ascent
-        i = flat.abs().argmax(dim=1, keepdim=True)
-        return torch.zeros_like(flat).scatter(1, i, flat.gather(1, i).sign()).view_as(g)
-    raise TypeError(f"loss_surface needs Linf, L2 or L1, got {threat!r}")
-
-
-def _random_direction(threat, x, gen):
-    if isinstance(threat, Linf):
-        d = torch.randint(0, 2, x.shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1
-        return d
-    g = torch.empty_like(x).normal_(generator=gen)
-    if isinstance(threat, L1):
-        return g / g.flatten(1).abs().sum(dim=1).view(-1, *([1] * (x.dim() - 1)))
-    return g / g.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
+def _random_direction(threat: ThreatModel, x: torch.Tensor, gen) -> torch.Tensor:
+    """The threat's random noise of size eps (``threat.noise``, as diagnose's noise check draws
+    it) scaled to threat norm 1: l_1 noise spreads over as many pixels as eps does."""
+    eps = float(threat.eps)
+    return threat.noise(x, eps, gen) / eps if eps > 0 else threat.noise(x, 1.0, gen)
 
 
 def loss_surface(
@@ -124,7 +108,8 @@ def loss_surface(
     with frozen(model):
         xg = x.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(F.cross_entropy(model(xg), y), xg)
-        d_grad, d_rand = _direction(threat, g), _random_direction(threat, x, generator)
+        # the threat's steepest ascent (k=1: a sparse threat's single largest coordinate)
+        d_grad, d_rand = threat.direction(g, k=1), _random_direction(threat, x, generator)
         ts = torch.linspace(0, eps, n, device=x.device, dtype=x.dtype)
         a, b = torch.meshgrid(ts, ts, indexing="ij")
         pts = (x + a.reshape(-1, 1, 1, 1) * d_grad + b.reshape(-1, 1, 1, 1) * d_rand).clamp(0, 1)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .threats import registry
+
 __all__ = [
     "MNIST_CLASSES",
     "CIFAR10_CLASSES",
@@ -32,12 +34,6 @@ __all__ = [
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
-
-# slider ranges per threat and data set: (max eps, step); the default value is the paper's budget
-_RANGES = {
-    "mnist": {"linf": (0.5, 0.01), "l2": (5.0, 0.1), "l1": (20.0, 0.5)},
-    "cifar10": {"linf": (16 / 255, 1 / 255), "l2": (2.0, 0.05), "l1": (40.0, 1.0)},
-}
 
 
 def classes_for(dataset: str) -> tuple[str, ...]:
@@ -147,16 +143,16 @@ class AttackExplorer:
                  steps: int = 20, threats=("linf", "l2", "l1"), n_images: int = 10):
         import ipywidgets as W
 
-        from .presets import BUDGETS
-
         self.model, self.steps, self.dataset = model, steps, dataset.lower()
         self.x, self.y = x[:n_images], y[:n_images]
         self.classes = classes_for(self.dataset)
-        budgets = BUDGETS[self.dataset]
-        self.threats = [t for t in threats if t in budgets]
+        budgets = registry.budgets(self.dataset)
+        # slider ranges per threat (max eps, step) from the registry; the default is the budget
+        self.threats = [t for t in threats if t in budgets
+                        and self.dataset in registry.info(t).sliders]
         self.budgets = {t: budgets[t] for t in self.threats}
         first = self.threats[0]
-        top, step = _RANGES[self.dataset][first]
+        top, step = registry.info(first).sliders[self.dataset]
         self.eps = W.FloatSlider(value=self.budgets[first], min=0.0, max=top, step=step,
                                  description="eps", continuous_update=False, readout_format=".3g")
         self.threat = W.Dropdown(options=self.threats, value=first, description="threat")
@@ -175,7 +171,7 @@ class AttackExplorer:
         self.update()
 
     def _threat_changed(self, change):
-        top, step = _RANGES[self.dataset][change["new"]]
+        top, step = registry.info(change["new"]).sliders[self.dataset]
         with self.eps.hold_trait_notifications():
             self.eps.max = max(top, self.eps.min)
             self.eps.step = step
@@ -185,24 +181,20 @@ class AttackExplorer:
     def attack(self, threat: str, eps: float, i: int):
         """The PGD adversarial version of image ``i`` (1, C, H, W) under ``threat`` at ``eps``."""
         from .attacks import pgd
-        from .threats import L1, L2, Linf
-
         x, y = self.x[i:i + 1], self.y[i:i + 1]
         if eps <= 0:
             return x.clone()
-        tm = {"linf": Linf, "l2": L2, "l1": L1}[threat](eps)
+        tm = registry.make(threat, eps)
         gen = torch.Generator(device=x.device).manual_seed(0)
         return pgd(self.model, x, y, tm, steps=self.steps, generator=gen).x_adv
 
     def update(self):
         """Run the attack for the current settings and redraw."""
-        from .threats import L1, L2, Linf
-
         threat, eps, i = self.threat.value, float(self.eps.value), int(self.index.value)
         x = self.x[i:i + 1]
         x_adv = self.attack(threat, eps, i)
-        norm = {"linf": Linf, "l2": L2, "l1": L1}[threat](1.0).norm(x_adv - x)
-        label = {"linf": "l_inf", "l2": "l_2", "l1": "l_1"}[threat]
+        norm = registry.make(threat, 1.0).norm(x_adv - x)
+        label = registry.info(threat).label
         fig = attack_figure(self.model, x, x_adv, self.classes,
                             f"({label} norm {float(norm):.3g})", fig=_agg_figure(figsize=(11, 2.8)))
         self.image.value = _png(fig)

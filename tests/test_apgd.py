@@ -72,16 +72,19 @@ def test_l1_apgd_at_least_as_strong_as_slide(standard_model, batch):
 
 
 def test_l2_direction_has_no_norm_floor():
-    """Gradients of size 1e-20 give the same step as unscaled ones (issue 14: no norm floor)."""
-    from advlab.attacks.apgd import _direction
+    """Gradients of size 1e-20 give the same step as unscaled ones (issue 14: no norm floor).
 
+    APGD steps along ``threat.direction``, the one home of each threat's steepest ascent."""
     g = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     x = torch.full_like(g, 0.5)
-    unit = _direction(L2(2.0), g, x, None)
+    unit = L2(2.0).direction(g, x)
     assert torch.allclose(unit.flatten(1).norm(dim=1), torch.ones(3))
-    assert torch.allclose(_direction(L2(2.0), g * 1e-20, x, None), unit, atol=1e-6)
-    assert torch.equal(_direction(L2(2.0), torch.zeros_like(g), x, None), torch.zeros_like(g))
-    assert torch.equal(_direction(Linf(0.3), g * 1e-20, x, None), g.sign())
+    assert torch.allclose(L2(2.0).direction(g * 1e-20, x), unit, atol=1e-6)
+    assert torch.equal(L2(2.0).direction(torch.zeros_like(g), x), torch.zeros_like(g))
+    assert torch.equal(Linf(0.3).direction(g * 1e-20, x), g.sign())
+    # the step is the direction times the step size, from any delta
+    d = torch.zeros_like(g)
+    assert torch.allclose(L2(2.0).step(d, g * 1e-20, 0.5), 0.5 * unit, atol=1e-6)
 
 
 def test_l2_apgd_moves_on_a_model_with_tiny_gradients(standard_model, batch):

@@ -1,7 +1,12 @@
-"""Attacks: functions that take the model at call time and return an ``AttackResult``."""
+"""Attacks: functions that take the model at call time and return an ``AttackResult``.
 
-from ._common import AttackResult
+``base`` is the template every attack is built on (input checks, a frozen model, restarts, the
+per-example best); ``pgd``, ``apgd``, ``square``, ``spatial`` and ``msd`` are the attacks.
+"""
+
 from .apgd import APGD, APGDT, apgd, apgd_targeted
+from .base import AttackResult
+from .msd import msd_attack
 from .pgd import FGSM, PGD, fgsm, pgd
 from .spatial import affine_grid_attack, grid_attack, random_attack
 from .square import Square, square_attack
@@ -21,4 +26,5 @@ __all__ = [
     "apgd_targeted",
     "Square",
     "square_attack",
+    "msd_attack",
 ]

@@ -40,13 +40,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..threats import L1, L2, Linf, ThreatModel
-from ._common import (
+from ..threats import ThreatModel
+from .base import (
     AttackResult,
+    attack_session,
+    best_of_restarts,
     better,
-    check_inputs,
     check_logits,
-    frozen,
     misclassified,
     per_example_loss,
 )
@@ -95,18 +95,6 @@ def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t.view(-1, *([1] * (like.dim() - 1)))
 
 
-def _l1_direction(grad, x_adv, k):
-    """Sparse ascent direction with l_1 norm 1: sign(g) on the top-k box-movable |g| (k is (B,))."""
-    blocked = ((x_adv <= 0) & (grad < 0)) | ((x_adv >= 1) & (grad > 0))
-    g = torch.where(blocked, torch.zeros_like(grad), grad).flatten(1)
-    a = g.abs()
-    srt = a.sort(dim=1, descending=True).values
-    thresh = srt.gather(1, (k - 1).clamp(0, a.shape[1] - 1)[:, None])
-    keep = (a >= thresh) & (a > 0)
-    d = g.sign() * keep / keep.sum(dim=1, keepdim=True).clamp_min(1)
-    return d.view_as(grad)
-
-
 def _mass_support(delta, frac):
     """(B,) the fewest coordinates of each delta that carry ``frac`` of its l_1 mass."""
     a = delta.flatten(1).abs().sort(dim=1, descending=True).values
@@ -114,19 +102,7 @@ def _mass_support(delta, frac):
     return (css < frac * css[:, -1:]).sum(dim=1) + 1
 
 
-def _direction(threat, grad, x_adv, k):
-    """Steepest-ascent direction of unit size (l_inf: sign; l_2: unit l_2 norm; l_1: sparse).
-
-    l_inf and l_2 take the threat's own step of size 1 from 0, so there is one copy of it: L2's
-    rescales by the largest |g_i| first, so gradients of size 1e-20 give the same direction as
-    unscaled ones (a norm floor would shrink their steps to nothing).
-    """
-    if isinstance(threat, L1):
-        return _l1_direction(grad, x_adv, k)
-    return threat.step(torch.zeros_like(grad), grad, 1.0)
-
-
-def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, eta_l1=1.0):
+def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01):
     """One APGD run from ``delta``; returns (x_best, success, loss_best) per example.
 
     ``loss``: "ce", "margin", "dlr" or a callable (logits (B, K), y (B,)) -> (B,) to maximise.
@@ -134,10 +110,10 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, et
     """
     b, d = x.shape[0], x[0].numel()
     eps = threat.eps_for(x)
-    l1 = isinstance(threat, L1)
+    sparse = threat.sparse  # l1-APGD: steps on k coordinates, k adapted at the checkpoints
     # eta in units of eps: the step moves eta * eps (sign steps: eta * eps per pixel)
-    eta = torch.full((b,), eta_l1 if l1 else 2.0, dtype=x.dtype, device=x.device)
-    k_min = min(max(math.ceil(float(eps.max())), 1), d) if l1 else 1
+    eta = torch.full((b,), threat.apgd_eta, dtype=x.dtype, device=x.device)
+    k_min = min(max(math.ceil(float(eps.max())), 1), d) if sparse else 1
     k_max = max(math.ceil(0.1 * d), k_min)
     k = torch.full((b,), max(math.ceil(k_init * d), k_min), dtype=torch.long, device=x.device)
     marks = set(checkpoints(steps))
@@ -157,7 +133,8 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, et
     last_eta, last_max_f, last_mark = eta.clone(), max_f.clone(), 0
     for t in range(steps):
         with torch.no_grad():
-            step = _view(eta * eps, x) * _direction(threat, grad, x + delta, k)
+            # the threat's steepest ascent of unit size (l_2: no norm floor, see L2.direction)
+            step = _view(eta * eps, x) * threat.direction(grad, x + delta, k if sparse else None)
             z = threat.project(delta + step, x)
             a = 1.0 if t == 0 else momentum
             new = threat.project(delta + a * (z - delta) + (1 - a) * (delta - prev), x)
@@ -186,9 +163,9 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01, et
                 grad = torch.where(back, max_grad, grad)
                 f = torch.where(halve, max_f, f)
                 increases.zero_()
-                if l1:
+                if sparse:
                     k = _mass_support(max_delta, 0.9).clamp(k_min, k_max)
-    return best_x, best_succ, best_loss
+    return AttackResult(best_x, best_succ, best_loss)
 
 
 def apgd(
@@ -222,34 +199,21 @@ def apgd(
     _check_args(threat, steps, restarts)
     if loss not in ("ce", "margin", "dlr"):
         raise ValueError(f"loss must be 'ce', 'margin' or 'dlr', got {loss!r}")
-    check_inputs(model, x, y)
-    x = x.detach()
-    with frozen(model):
-        check_logits(model(x[:8]), y)
-        x_adv, succ, losses = None, None, None
-        todo = torch.arange(x.shape[0], device=x.device)
-        for r in range(restarts):
-            xs, ys = x[todo], y[todo]
-            t = _sub(threat, todo)
+    with attack_session(model, x, y) as x:
+
+        def run(todo, first):
+            xs, ys, t = x[todo], y[todo], threat.restrict(todo)
             start = t.random_start(xs, generator) if random_start else t.zero(xs)
-            run = _run(model, xs, ys, t, start, steps, loss, rho, momentum)
-            if r == 0:
-                x_adv, succ, losses = run
-            else:
-                upd = better(run[1], run[2], succ[todo], losses[todo])
-                idx = todo[upd]
-                x_adv[idx], succ[idx], losses[idx] = run[0][upd], run[1][upd], run[2][upd]
-            if r + 1 < restarts:
-                todo = (~succ).nonzero().squeeze(1)  # one sync per restart, not per step
-                if todo.numel() == 0:
-                    break
-        x_adv = _final_project(threat, x, x_adv)
-    return AttackResult(x_adv, succ, losses)
+            return _run(model, xs, ys, t, start, steps, loss, rho, momentum)
+
+        res = best_of_restarts(x.shape[0], x.device, restarts, run)
+        res.x_adv = _final_project(threat, x, res.x_adv)
+    return res
 
 
 def _check_args(threat, steps, restarts):
-    if not isinstance(threat, (Linf, L2, L1)):
-        raise TypeError(f"APGD attacks Linf, L2 or L1 threats, got {threat!r}")
+    if not (isinstance(threat, ThreatModel) and threat.additive):
+        raise TypeError(f"APGD attacks additive threats such as Linf, L2 or L1, got {threat!r}")
     if steps < 1 or restarts < 1:
         raise ValueError(f"need steps >= 1 and restarts >= 1, got {steps} and {restarts}")
 
@@ -290,33 +254,26 @@ def apgd_targeted(
     _check_args(threat, steps, 1)
     if targets < 1:
         raise ValueError(f"need targets >= 1 (how many classes to aim at), got {targets}")
-    check_inputs(model, x, y)
-    x = x.detach()
-    with frozen(model):
+    with attack_session(model, x, y, probe=False) as x:
         with torch.no_grad():
             logits = model(x)
         check_logits(logits, y)
         ranked = _ranked_others(logits, y)[:, :targets]
-        x_adv = x.clone()
-        succ = misclassified(logits, y, False)
-        losses = dlr_targeted_loss(logits, y, ranked[:, 0])
+        best = AttackResult(x.clone(), misclassified(logits, y, False),
+                            dlr_targeted_loss(logits, y, ranked[:, 0]))
         for i in range(ranked.shape[1]):
-            todo = (~succ).nonzero().squeeze(1)  # one sync per target, not per step
+            todo = (~best.success).nonzero().squeeze(1)  # one sync per target, not per step
             if todo.numel() == 0:
                 break
-            xs, ys, ts = x[todo], y[todo], ranked[todo, i]
-            t = _sub(threat, todo)
+            xs, ys, ts, t = x[todo], y[todo], ranked[todo, i], threat.restrict(todo)
             start = t.random_start(xs, generator) if random_start else t.zero(xs)
 
             def objective(lg, yy, ts=ts):
                 return dlr_targeted_loss(lg, yy, ts)
 
-            run = _run(model, xs, ys, t, start, steps, objective, rho, momentum)
-            upd = better(run[1], run[2], succ[todo], losses[todo])
-            idx = todo[upd]
-            x_adv[idx], succ[idx], losses[idx] = run[0][upd], run[1][upd], run[2][upd]
-        x_adv = _final_project(threat, x, x_adv)
-    return AttackResult(x_adv, succ, losses)
+            best.merge(todo, _run(model, xs, ys, t, start, steps, objective, rho, momentum))
+        best.x_adv = _final_project(threat, x, best.x_adv)
+    return best
 
 
 def _ranked_others(logits, y):
@@ -324,16 +281,6 @@ def _ranked_others(logits, y):
     order = logits.argsort(dim=1, descending=True)
     keep = order != y[:, None]
     return order[keep].view(order.shape[0], -1)
-
-
-def _sub(threat, idx):
-    """The threat with per-example budgets restricted to the examples ``idx``."""
-    from dataclasses import replace
-
-    eps = threat.eps
-    if isinstance(eps, torch.Tensor) and eps.dim() == 1:
-        return replace(threat, eps=eps[idx.to(eps.device)])
-    return threat
 
 
 def _final_project(threat, x, x_adv):

@@ -10,77 +10,26 @@ and keeps, per example, the best point it saw (misclassified first, else highest
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..threats import Affine, Linf, RotationTranslation, ThreatModel, check_eps
-from ._common import (
+from ..threats import Linf, ThreatModel
+from .base import (
     AttackResult,
+    attack_session,
+    best_of_restarts,
     better,
-    check_inputs,
-    check_logits,
-    frozen,
+    checked_step_size,
+    clone_perturbation,
     misclassified,
     per_example_loss,
+    take_step_size,
+    where,
 )
 
-__all__ = ["fgsm", "pgd", "FGSM", "PGD"]
-
-
-def _where(mask: torch.Tensor, new, old):
-    """Per-example select for tensors (B, ...) and tuples of them."""
-    if isinstance(new, tuple):
-        return tuple(_where(mask, n, o) for n, o in zip(new, old, strict=True))
-    return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
-
-
-def _take(value, idx: torch.Tensor):
-    if isinstance(value, tuple):
-        return tuple(_take(v, idx) for v in value)
-    return value[idx]
-
-
-def _put(dest, idx: torch.Tensor, value):
-    if isinstance(dest, tuple):
-        for d, v in zip(dest, value, strict=True):
-            _put(d, idx, v)
-    else:
-        dest[idx] = value
-
-
-def _clone(value):
-    return tuple(_clone(v) for v in value) if isinstance(value, tuple) else value.clone()
-
-
-def _batch_size_of(step_size, x):
-    if isinstance(step_size, tuple):
-        return tuple(_batch_size_of(s, x) for s in step_size)
-    if isinstance(step_size, torch.Tensor):
-        check_eps(step_size, "step_size")
-        return step_size.to(device=x.device, dtype=x.dtype)
-    check_eps(step_size, "step_size")
-    return step_size
-
-
-def _restrict(threat, idx: torch.Tensor):
-    """The threat with its per-example budgets restricted to the examples ``idx``."""
-    if isinstance(threat, Affine):
-        return replace(threat, a=_restrict(threat.a, idx), b=_restrict(threat.b, idx))
-    eps = getattr(threat, "eps", None)
-    if isinstance(eps, torch.Tensor) and eps.dim() == 1:
-        return replace(threat, eps=eps[idx.to(eps.device)])
-    return threat
-
-
-def _restrict_size(step_size, idx: torch.Tensor):
-    """Per-example step sizes restricted to the examples ``idx``."""
-    if isinstance(step_size, tuple):
-        return tuple(_restrict_size(s, idx) for s in step_size)
-    if isinstance(step_size, torch.Tensor) and step_size.dim() == 1:
-        return step_size[idx]
-    return step_size
+__all__ = ["fgsm", "pgd", "pgd_run", "FGSM", "PGD"]
 
 
 def fgsm(
@@ -95,9 +44,11 @@ def fgsm(
                targeted=targeted, loss=loss)
 
 
-def _run(model, x, y, threat, delta, steps, step_size, loss, targeted):
-    """One PGD run from ``delta``; returns the best point per example."""
-    best_x, best_delta = x.clone(), _clone(delta)
+def pgd_run(model, x, y, threat, delta, steps, step_size, loss="ce", targeted=False
+            ) -> AttackResult:
+    """One PGD run from the perturbation ``delta`` on a frozen model; the best point per example
+    (its perturbation in ``params``). No input checks: ``pgd`` and the spatial attacks call it."""
+    best_x, best_delta = x.clone(), clone_perturbation(delta)
     best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device, dtype=x.dtype)
     best_succ = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     for t in range(steps + 1):
@@ -109,13 +60,13 @@ def _run(model, x, y, threat, delta, steps, step_size, loss, targeted):
         with torch.no_grad():
             succ = misclassified(logits, y, targeted)
             upd = better(succ, losses.detach(), best_succ, best_loss)
-            best_x = _where(upd, x_adv.detach(), best_x)
-            best_delta = _where(upd, delta, best_delta)
+            best_x = where(upd, x_adv.detach(), best_x)
+            best_delta = where(upd, delta, best_delta)
             best_loss = torch.where(upd, losses.detach(), best_loss)
             best_succ = best_succ | succ
             if t < steps:
                 delta = threat.project(threat.step(delta, grad, step_size, x, t), x)
-    return best_x, best_succ, best_loss, best_delta
+    return AttackResult(best_x, best_succ, best_loss, best_delta)
 
 
 def pgd(
@@ -148,43 +99,28 @@ def pgd(
     Returns:
         AttackResult with x_adv (B, C, H, W), success (B,), loss (B,), params (the perturbation).
     """
-    if isinstance(threat, RotationTranslation):
-        raise TypeError(
-            "rotation-translation is attacked by trying transforms, not by gradient steps: "
-            "use advlab.attacks.grid_attack (the paper's 775-transform grid) or random_attack"
-        )
     if not isinstance(threat, ThreatModel):
         raise TypeError(f"threat must be a ThreatModel such as Linf(0.3), got {threat!r}")
+    if threat.searched:
+        raise TypeError(
+            f"{type(threat).__name__} is attacked by trying transforms, not by gradient steps: "
+            "use advlab.attacks.grid_attack (the paper's 775-transform grid) or random_attack"
+        )
     if steps < 0 or restarts < 1:
         raise ValueError(f"need steps >= 0 and restarts >= 1, got {steps} and {restarts}")
-    check_inputs(model, x, y)
-    x = x.detach()
-    step_size = _batch_size_of(
-        threat.default_step_size(steps) if step_size is None else step_size, x
-    )
-    with frozen(model):
-        check_logits(model(x[:8]), y)
-        x_adv, succ, losses, params = None, None, None, None
-        todo = torch.arange(x.shape[0], device=x.device)
-        for r in range(restarts):
+    with attack_session(model, x, y) as x:
+        step_size = checked_step_size(
+            threat.default_step_size(steps) if step_size is None else step_size, x
+        )
+
+        def run(todo, first):
             xs, ys = x[todo], y[todo]
-            th = threat if r == 0 else _restrict(threat, todo)  # per-example eps follow todo
+            th = threat if first else threat.restrict(todo)  # per-example eps follow todo
             start = th.random_start(xs, generator) if random_start else th.zero(xs)
-            size = step_size if r == 0 else _restrict_size(step_size, todo)
-            run = _run(model, xs, ys, th, start, steps, size, loss, targeted)
-            if r == 0:
-                x_adv, succ, losses, params = run
-            else:
-                upd = better(run[1], run[2], succ[todo], losses[todo])
-                idx = todo[upd]
-                x_adv[idx] = run[0][upd]
-                succ[idx], losses[idx] = run[1][upd], run[2][upd]
-                _put(params, idx, _take(run[3], upd))
-            if r + 1 < restarts:
-                todo = (~succ).nonzero().squeeze(1)  # one sync per restart, not per step
-                if todo.numel() == 0:
-                    break
-    return AttackResult(x_adv, succ, losses, params)
+            size = step_size if first else take_step_size(step_size, todo)
+            return pgd_run(model, xs, ys, th, start, steps, size, loss, targeted)
+
+        return best_of_restarts(x.shape[0], x.device, restarts, run)
 
 
 @dataclass(frozen=True)

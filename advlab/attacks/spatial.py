@@ -10,16 +10,16 @@ import torch
 from torch import nn
 
 from ..threats import Affine, RotationTranslation
-from ._common import (
+from .base import (
     AttackResult,
+    attack_session,
     better,
-    check_inputs,
-    check_logits,
-    frozen,
+    checked_step_size,
     misclassified,
     per_example_loss,
+    take_step_size,
 )
-from .pgd import _batch_size_of, _restrict, _restrict_size, _run
+from .pgd import pgd_run
 
 __all__ = ["grid_attack", "random_attack", "affine_grid_attack"]
 
@@ -63,11 +63,9 @@ def _spatial_result(model, x, y, threat, params, loss):
         return AttackResult(x_adv, misclassified(logits, y, False), losses, params)
 
 
-def _checked(model, x, y, threat):
+def _check_threat(threat):
     if not isinstance(threat, RotationTranslation):
         raise TypeError(f"need a RotationTranslation threat, got {threat!r}")
-    check_inputs(model, x, y)
-    return x.detach()
 
 
 def grid_attack(
@@ -82,9 +80,8 @@ def grid_attack(
     holds the chosen (angle, dx, dy) per example.
     """
     threat = threat or RotationTranslation()
-    x = _checked(model, x, y, threat)
-    with frozen(model):
-        check_logits(model(x[:8]), y)
+    _check_threat(threat)
+    with attack_session(model, x, y) as x:
         grid = threat.grid(device=x.device, dtype=x.dtype)
         params, _, _ = _search(model, x, y, threat, grid, loss, max_batch, early_stop)
         return _spatial_result(model, x, y, threat, params, loss)
@@ -97,11 +94,10 @@ def random_attack(
 ) -> AttackResult:
     """The worst of ``k`` random transforms per example (cheap; the paper's training variant)."""
     threat = threat or RotationTranslation()
-    x = _checked(model, x, y, threat)
+    _check_threat(threat)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    with frozen(model):
-        check_logits(model(x[:8]), y)
+    with attack_session(model, x, y) as x:
         b = x.shape[0]
         xs = x.repeat_interleave(k, dim=0)
         cand = threat.random_start(xs, generator)
@@ -128,35 +124,27 @@ def affine_grid_attack(
     """
     if not (isinstance(threat, Affine) and threat.spatial):
         raise TypeError("affine_grid_attack needs Affine(RotationTranslation(...), lp, weight)")
-    check_inputs(model, x, y)
-    x = x.detach()
-    rt, lp = threat.parts
-    size = _batch_size_of(
-        threat.default_step_size(steps) if step_size is None else step_size, x
-    )
-    b = x.shape[0]
-    best_x = x.clone()
-    best_params = threat.zero(x)
-    best_loss = torch.full((b,), float("-inf"), device=x.device, dtype=x.dtype)
-    best_succ = torch.zeros(b, dtype=torch.bool, device=x.device)
-    with frozen(model):
-        check_logits(model(x[:8]), y)
+    with attack_session(model, x, y) as x:
+        rt, lp = threat.parts
+        size = checked_step_size(
+            threat.default_step_size(steps) if step_size is None else step_size, x
+        )
+        b = x.shape[0]
+        best = AttackResult(x.clone(), torch.zeros(b, dtype=torch.bool, device=x.device),
+                            torch.full((b,), float("-inf"), device=x.device, dtype=x.dtype),
+                            threat.zero(x))
         for p in rt.grid(device=x.device, dtype=x.dtype):
             if early_stop:
-                idx = (~best_succ).nonzero().squeeze(1)
+                idx = (~best.success).nonzero().squeeze(1)
             else:
                 idx = torch.arange(b, device=x.device)
             if idx.numel() == 0:
                 break
             xs, ys = x[idx], y[idx]
-            th = _restrict(threat, idx)  # per-example budgets and step sizes follow idx
+            th = threat.restrict(idx)  # per-example budgets and step sizes follow idx
             params = p.expand(xs.shape[0], 3).clone()
             base = rt.perturb(xs, params)
             noise = th.parts[1].random_start(base, generator) if random_start else lp.zero(base)
-            run = _run(model, xs, ys, th, (params, noise), steps, _restrict_size(size, idx), loss,
-                       False)
-            upd = better(run[1], run[2], best_succ[idx], best_loss[idx])
-            j = idx[upd]
-            best_x[j], best_succ[j], best_loss[j] = run[0][upd], run[1][upd], run[2][upd]
-            best_params[0][j], best_params[1][j] = run[3][0][upd], run[3][1][upd]
-    return AttackResult(best_x, best_succ, best_loss, best_params)
+            best.merge(idx, pgd_run(model, xs, ys, th, (params, noise), steps,
+                                    take_step_size(size, idx), loss, False))
+    return best

@@ -34,13 +34,12 @@ import torch
 from torch import nn
 
 from ..projections import project_l1_box
-from ..threats import L1, L2, Linf, ThreatModel
-from ._common import AttackResult, check_inputs, check_logits, frozen, per_example_loss
+from ..threats import ThreatModel, registry
+from .base import AttackResult, attack_session, per_example_loss
 
 __all__ = ["square_attack", "Square", "window_side"]
 
 _HALVINGS = (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
-_P_INIT = {"linf": 0.8, "l2": 0.8, "l1": 0.05}
 
 
 def window_side(i: int, queries: int, p_init: float, h: int, w: int) -> int:
@@ -97,10 +96,10 @@ def _view(t, like):
 def _init(threat, x, gen):
     b, c, h, w = x.shape
     eps = _view(threat.eps_for(x), x)
-    if isinstance(threat, Linf):
+    if threat.lp == math.inf:
         stripes = _signs(b * w, c, gen, x.device, x.dtype).view(b, w, c).permute(0, 2, 1)
         return ((x + eps * stripes[:, :, None, :]).clamp(0, 1) - x)
-    if isinstance(threat, L2):
+    if threat.lp == 2:
         t = max(1, min(h, w) // 5)
         rows = torch.arange(h, device=x.device).view(1, 1, h, 1) % t
         cols = torch.arange(w, device=x.device).view(1, 1, 1, w) % t
@@ -121,14 +120,14 @@ def _propose(threat, x, delta, s, gen):
     dev, dt = x.device, x.dtype
     m1, rows, cols = _windows(b, s, h, w, gen, dev)
     eps = threat.eps_for(x)
-    if isinstance(threat, Linf):
+    if threat.lp == math.inf:
         sign = _signs(b, c, gen, dev, dt)
         cand = torch.where(m1, sign * _view(eps, x), delta)
         cand = (x + cand).clamp(0, 1) - x
         same = (cand == delta).flatten(1).all(dim=1)  # a wasted query: flip the signs
         alt = (x + torch.where(m1, -sign * _view(eps, x), delta)).clamp(0, 1) - x
         return torch.where(_view(same, x), alt, cand)
-    p = 2 if isinstance(threat, L2) else 1
+    p = threat.lp
     # the source window W2 sits where the perturbation has mass (uniform when there is none)
     mass = delta.abs().pow(p).sum(dim=1).flatten(1)
     mass = mass / mass.sum(dim=1, keepdim=True).clamp_min(1e-12) + 1e-3 / (h * w)
@@ -178,26 +177,24 @@ def square_attack(
         AttackResult with x_adv (B, C, H, W) in the threat model and [0, 1], success (B,) and
         loss (B,) at x_adv.
     """
-    if not isinstance(threat, (Linf, L2, L1)):
-        raise TypeError(f"square_attack attacks Linf, L2 or L1 threats, got {threat!r}")
+    if not (isinstance(threat, ThreatModel) and threat.additive and threat.lp in _LP):
+        raise TypeError(f"square_attack attacks Linf, L2 or L1 threats (l_p balls with p = "
+                        f"inf, 2 or 1), got {threat!r}")
     if x.dim() != 4:
         raise ValueError(f"square_attack needs images (B, C, H, W), got shape {tuple(x.shape)}")
     if queries < 1 or compact_every < 1:
         raise ValueError("need queries >= 1 and compact_every >= 1")
-    check_inputs(model, x, y)
-    x = x.detach()
-    p0 = _P_INIT[threat.name] if p_init is None else p_init
-    h, w = x.shape[-2:]
-    eps_all = threat.eps_for(x)
-    with frozen(model), torch.no_grad():
-        check_logits(model(x[:8]), y)
+    with attack_session(model, x, y) as x, torch.no_grad():
+        p0 = _p_init(threat) if p_init is None else p_init
+        h, w = x.shape[-2:]
+        eps_all = threat.eps_for(x)
         delta = _init(threat, x, generator)
         logits = model(x + delta)
         best = per_example_loss(logits, y, loss, False)
         succ = logits.argmax(1) != y
         active = (~succ).nonzero().squeeze(1)
         xa, ya, da, la = x[active], y[active], delta[active], best[active]
-        ta = _with_eps(threat, eps_all[active])
+        ta = threat.with_eps(eps_all[active])
         sa = torch.zeros_like(active, dtype=torch.bool)
         for i in range(1, queries):
             if active.numel() == 0:
@@ -215,17 +212,22 @@ def square_attack(
                 left = ~sa
                 active, xa, ya, da, la = (t[left] for t in (active, xa, ya, da, la))
                 sa = sa[left]
-                ta = _with_eps(threat, eps_all[active])
+                ta = threat.with_eps(eps_all[active])
         if active.numel() > 0:
             delta[active], best[active], succ[active] = da, la, sa
         x_adv = (x + threat.project(delta, x)).clamp(0, 1)
     return AttackResult(x_adv, succ, best)
 
 
-def _with_eps(threat, eps):
-    from dataclasses import replace
+_LP = (math.inf, 2, 1)
 
-    return replace(threat, eps=eps)
+
+def _p_init(threat) -> float:
+    """The registry's first window fraction for this threat (0.8; 0.05 for l_1)."""
+    try:
+        return registry.info(threat.name).square_p_init
+    except KeyError:
+        return registry.ThreatInfo.square_p_init  # the default of an unregistered threat
 
 
 @dataclass(frozen=True)

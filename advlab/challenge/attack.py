@@ -114,7 +114,7 @@ def recheck(model, x, y, threat, values: list, batch_size: int) -> Recheck:
 
     x (N, C, H, W) in [0, 1], y (N,); ``model`` is the grader's own copy (mode restored).
     """
-    from ..attacks._common import frozen
+    from ..attacks.base import frozen
 
     reasons: list[str] = []
     notes: list[str] = []

@@ -22,13 +22,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import APGD, PGD, random_attack
-from ..attacks._common import AttackResult, frozen
-from ..presets import threats as preset_threats
-from ..threats import RotationTranslation
+from ..attacks import APGD, PGD, AttackResult, msd_attack, random_attack
+from ..threats import RotationTranslation, registry
 
 __all__ = ["AttackSpec", "TrainBatch", "Strategy", "STRATEGIES", "msd_attack", "build_strategy"]
 
@@ -40,7 +37,8 @@ KINDS = ("pgd", "apgd", "fgsm-rs", "random")
 class AttackSpec:
     """One training attack: a preset threat by name and how to attack it.
 
-    threat: "linf", "l1", "l2" or "rt" (budgets from ``advlab.presets.BUDGETS[dataset]``).
+    threat: a registered threat name, "linf", "l1", "l2" or "rt" (budgets from the threat
+        registry, ``advlab.presets.BUDGETS[dataset]``).
     kind: "pgd" (PGD with random start), "apgd" (APGD with the CE loss and a random start;
         l1-APGD with the exact l_1-ball-and-box projection for "l1": no step size to tune, and
         the l_1 attack Croce & Hein 2021 found to train the strongest l_1 robustness),
@@ -63,12 +61,14 @@ class AttackSpec:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "apgd" and self.step_size is not None:
             raise ValueError("APGD adapts its own step size: leave step_size at None")
-        if (self.kind == "random") != (self.threat == "rt"):
-            raise ValueError("rotation-translation is trained with kind='random' (and only it)")
+        kinds = registry.info(self.threat).train_kinds
+        if self.kind not in kinds:
+            raise ValueError(f"{self.threat!r} is trained with kind {' or '.join(map(repr, kinds))}"
+                             f", not {self.kind!r} (rotation-translation: kind='random' only)")
 
     def threat_model(self, scale: float = 1.0):
-        """The preset threat with its budgets multiplied by ``scale``."""
-        t = preset_threats(self.dataset)[self.threat]
+        """The registered threat at its ``dataset`` budget, multiplied by ``scale``."""
+        t = registry.make(self.threat, dataset=self.dataset)
         return t if scale == 1.0 else t.scaled(scale)
 
     def build(self, scale: float = 1.0):
@@ -113,40 +113,6 @@ def _correct(res: AttackResult) -> tuple[torch.Tensor, int]:
     return (~res.success).sum(), res.success.numel()
 
 
-def msd_attack(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, threats, steps: int, step_sizes,
-) -> AttackResult:
-    """Multi steepest descent (Maini et al. 2020) over l_p ``threats`` from delta = 0.
-
-    Each step takes one gradient at x + delta, one steepest-ascent step of each threat from delta
-    (projected on that threat's ball and the box), and keeps per example the candidate with the
-    highest loss; the result is the highest-loss point seen over all steps. x (B, C, H, W), y (B,).
-    """
-    x = x.detach()
-    delta = torch.zeros_like(x)
-    best_x = x.clone()
-    best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device, dtype=x.dtype)
-    with frozen(model):
-        for t in range(steps):
-            x_adv = (x + delta).requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y, reduction="sum"), x_adv)
-            with torch.no_grad():
-                cands = [th.project(th.step(delta, grad, s, x, t), x)
-                         for th, s in zip(threats, step_sizes, strict=True)]
-                stacked = torch.stack(cands)  # (K, B, C, H, W)
-                k, b = stacked.shape[:2]
-                logits = model((x.unsqueeze(0) + stacked).flatten(0, 1))
-                losses = F.cross_entropy(logits, y.repeat(k), reduction="none").view(k, b)
-                loss, pick = losses.max(dim=0)
-                delta = stacked[pick, torch.arange(b, device=x.device)]
-                upd = loss > best_loss
-                best_x[upd] = (x + delta)[upd]
-                best_loss = torch.where(upd, loss, best_loss)
-        with torch.no_grad():
-            logits = model(best_x)
-    return AttackResult(best_x, logits.argmax(1) != y, best_loss)
-
-
 class Strategy:
     """Turns clean batches into training batches. ``state_dict`` holds what E-AT keeps."""
 
@@ -160,7 +126,7 @@ class Strategy:
             raise ValueError("'single' takes exactly one attack")
         if name in ("avg", "max", "msd", "eat") and len(specs) < 2:
             raise ValueError(f"{name!r} combines at least two attacks")
-        if name == "msd" and any(s.threat == "rt" for s in specs):
+        if name == "msd" and any(s.threat_model().searched for s in specs):
             raise ValueError("MSD steps along gradients: l_p threats only (no 'rt')")
         self.name, self.specs = name, list(specs)
         self.msd_steps, self.eat_momentum = msd_steps, eat_momentum

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from ...threats import L1, L2
 from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, shape_verdict
 from ._common import images
 
@@ -18,8 +17,9 @@ def _norms(t: torch.Tensor) -> torch.Tensor:
 
 
 def ref_l2_step(delta, grad, step_size):
-    """delta + step_size * grad / ||grad||_2 per example (no step where grad is zero)."""
-    return delta + step_size * grad / _norms(grad).clamp_min(1e-12)
+    """delta + step_size * grad / ||grad||_2 per example (no step where grad is zero): the
+    library's own l_2 steepest-ascent step (``L2.direction``, no norm floor)."""
+    return L2().step(delta, grad, step_size)
 
 
 def ref_l2_project(delta, eps):
@@ -41,15 +41,9 @@ def ref_l1_project(v, eps):
 
 
 def ref_slide_step(delta, grad, step_size, q, x):
-    """SLIDE: equal steps on the coordinates with the largest |grad| that can still move."""
-    x_adv = x + delta
-    blocked = ((x_adv <= 0) & (grad < 0)) | ((x_adv >= 1) & (grad > 0))
-    g = torch.where(blocked, torch.zeros_like(grad), grad).flatten(1)
-    a = g.abs()
-    k = min(max(math.ceil(q / 100 * a.shape[1]), 1), a.shape[1])
-    keep = (a >= a.kthvalue(k, dim=1, keepdim=True).values) & (a > 0)
-    e = g.sign() * keep / keep.sum(dim=1, keepdim=True).clamp_min(1)
-    return delta + step_size * e.view_as(delta)
+    """SLIDE: equal steps on the coordinates with the largest |grad| that can still move (the
+    q-th percentile and up): the library's own ``L1(q=q).step``."""
+    return L1(q=q).step(delta, grad, step_size, x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,16 @@
-"""What every attack shares: input checks, a frozen model, losses and the result type."""
+"""What every attack shares: input checks, a frozen model, losses, restarts and the result type.
+
+An attack is a short function on this template::
+
+    with attack_session(model, x, y) as x:       # input checks, model frozen, logits probed
+        result = best_of_restarts(x.shape[0], x.device, restarts, run_once)
+    return result                                  # AttackResult, per-example best kept
+
+``run_once(todo, first)`` attacks the examples ``todo`` (``first``: all of them) and returns an
+``AttackResult`` on them; ``best_of_restarts`` reruns it on the examples not yet fooled and keeps
+the better point per example (``AttackResult.merge``). Perturbations may be tensors or tuples of
+tensors (``Affine``): ``where``, ``take``, ``put`` and ``clone_perturbation`` handle both.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AttackResult", "frozen", "check_inputs", "per_example_loss", "misclassified", "better"]
+__all__ = ["AttackResult", "frozen", "check_inputs", "check_logits", "attack_session",
+           "best_of_restarts", "per_example_loss", "misclassified", "better", "where", "take",
+           "put", "clone_perturbation", "checked_step_size", "take_step_size"]
 
 
 @dataclass
@@ -32,6 +46,16 @@ class AttackResult:
     def __iter__(self):  # x_adv, success = attack(...)
         return iter((self.x_adv, self.success))
 
+    def merge(self, idx: torch.Tensor, other: AttackResult) -> None:
+        """Keep, for each example ``idx[i]``, the better of this result and ``other``'s row i
+        (success first, then the higher loss); in place."""
+        upd = better(other.success, other.loss, self.success[idx], self.loss[idx])
+        j = idx[upd]
+        self.x_adv[j] = other.x_adv[upd]
+        self.success[j], self.loss[j] = other.success[upd], other.loss[upd]
+        if self.params is not None and other.params is not None:
+            put(self.params, j, take(other.params, upd))
+
 
 @contextlib.contextmanager
 def frozen(model: nn.Module):
@@ -48,6 +72,93 @@ def frozen(model: nn.Module):
         model.train(was_training)
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def attack_session(model: nn.Module, x: torch.Tensor, y: torch.Tensor, probe: bool = True):
+    """Check the inputs, freeze the model (see ``frozen``) and, with ``probe``, check the logits
+    of the first 8 examples; yields x detached. Everything is restored on exit."""
+    check_inputs(model, x, y)
+    x = x.detach()
+    with frozen(model):
+        if probe:
+            check_logits(model(x[:8]), y)
+        yield x
+
+
+def best_of_restarts(n: int, device, restarts: int, run) -> AttackResult:
+    """The per-example best of ``restarts`` runs on n examples.
+
+    ``run(todo, first)`` attacks the examples ``todo`` ((m,) indices; ``first``: the first run,
+    on all n) and returns an ``AttackResult`` on them. Later runs only attack the examples not
+    yet successful (one device sync per restart, not per step); the result is the first run's,
+    updated in place.
+    """
+    todo = torch.arange(n, device=device)
+    best = None
+    for r in range(restarts):
+        res = run(todo, r == 0)
+        if best is None:
+            best = res
+        else:
+            best.merge(todo, res)
+        if r + 1 < restarts:
+            todo = (~best.success).nonzero().squeeze(1)
+            if todo.numel() == 0:
+                break
+    return best
+
+
+def where(mask: torch.Tensor, new, old):
+    """Per-example select for perturbations (B, ...) and tuples of them."""
+    if isinstance(new, tuple):
+        return tuple(where(mask, n, o) for n, o in zip(new, old, strict=True))
+    return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+def take(value, idx: torch.Tensor):
+    """Rows ``idx`` of a perturbation (or a tuple of them)."""
+    if isinstance(value, tuple):
+        return tuple(take(v, idx) for v in value)
+    return value[idx]
+
+
+def put(dest, idx: torch.Tensor, value) -> None:
+    """dest[idx] = value for a perturbation (or a tuple of them), in place."""
+    if isinstance(dest, tuple):
+        for d, v in zip(dest, value, strict=True):
+            put(d, idx, v)
+    else:
+        dest[idx] = value
+
+
+def clone_perturbation(value):
+    """A copy of a perturbation (or a tuple of them)."""
+    if isinstance(value, tuple):
+        return tuple(clone_perturbation(v) for v in value)
+    return value.clone()
+
+
+def checked_step_size(step_size, x: torch.Tensor):
+    """A step size (float, (B,) tensor, or a tuple of them for ``Affine``) checked to be >= 0,
+    tensors moved to x's device and dtype."""
+    from ..threats import check_eps
+
+    if isinstance(step_size, tuple):
+        return tuple(checked_step_size(s, x) for s in step_size)
+    check_eps(step_size, "step_size")
+    if isinstance(step_size, torch.Tensor):
+        return step_size.to(device=x.device, dtype=x.dtype)
+    return step_size
+
+
+def take_step_size(step_size, idx: torch.Tensor):
+    """Per-example step sizes restricted to the examples ``idx`` (floats are kept)."""
+    if isinstance(step_size, tuple):
+        return tuple(take_step_size(s, idx) for s in step_size)
+    if isinstance(step_size, torch.Tensor) and step_size.dim() == 1:
+        return step_size[idx]
+    return step_size
 
 
 def _model_device(model: nn.Module):
