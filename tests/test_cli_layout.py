@@ -1,0 +1,76 @@
+"""The command line is one package, ``advlab.cli``, with a module per command.
+
+Each command module imports on its own (no import cycle, no torch), imports no private name of
+another module, and stays short; the old module paths (``advlab.eval_cli``,
+``advlab.train.cli``, ``advlab.zoo.cli``, ``advlab.course.cli``) hand out the same objects.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from advlab.cli import COMMAND_MODULES, COMMANDS
+
+PACKAGE = Path(__file__).resolve().parents[1] / "advlab" / "cli"
+MODULES = sorted(PACKAGE.glob("*.py"))
+
+
+def test_every_command_has_a_module_of_the_package():
+    assert set(COMMANDS) == {"eval", "train", "zoo", "course", "grade", "challenge"}
+    assert all(m.startswith("advlab.cli.") for m in COMMAND_MODULES)
+    for name in COMMAND_MODULES:
+        assert callable(importlib.import_module(name).register), name
+
+
+@pytest.mark.parametrize("name", ["advlab.cli.common", *COMMAND_MODULES])
+def test_a_command_module_imports_first_and_alone_without_torch(name):
+    code = (f"import sys, {name}\n"
+            "print('torch' in sys.modules, sorted(k for k in sys.modules "
+            "if k.startswith('advlab.cli')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    torch, loaded = res.stdout.split(" ", 1)
+    assert torch == "False", name
+    # a command module needs only the shared helpers (zoo also takes eval's strengths)
+    allowed = {"advlab.cli", "advlab.cli.common", name, "advlab.cli.eval"}
+    assert set(ast.literal_eval(loaded)) <= allowed, loaded
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
+def test_modules_are_short_and_import_no_private_name(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= 400, f"{path.name}: {len(text.splitlines())} lines"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            assert not private, f"{path.name}: imports {private} from {node.module}"
+
+
+def test_old_module_paths_hand_out_the_same_objects():
+    import advlab.cli.eval as cli_eval
+    from advlab.cli import course, train, zoo
+    from advlab.course import cli as course_cli
+    from advlab.eval_cli import DEFAULT_N, plan, register, trusted_command
+    from advlab.train import cli as train_cli
+    from advlab.zoo import cli as zoo_cli
+
+    assert (plan, register, trusted_command, DEFAULT_N) == (
+        cli_eval.plan, cli_eval.register, cli_eval.trusted_command, cli_eval.DEFAULT_N)
+    assert train_cli.register is train.register and train_cli.main is train.main
+    assert zoo_cli.register is zoo.register
+    assert course_cli.register is course.register and callable(course_cli.main)
+
+
+@pytest.mark.parametrize("module", ["advlab", "advlab.cli", "advlab.course.cli", "advlab.train"])
+def test_python_m_entry_points_answer_help(module):
+    res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "usage:" in res.stdout
