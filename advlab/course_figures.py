@@ -15,7 +15,8 @@
 - ``CITATIONS``: every number the notebooks cite from a paper or a slide, each with its source
   and where it was checked (``Citation.checked``; empty: not checked, and its label says so).
   ``TRAMER_BONEH_CIFAR10`` (not checked) and ``SEED_SLIDE_CIFAR10`` (the talk's slide) are two
-  of them, as plain dicts for the charts.
+  of them, as plain dicts for the charts. They are kept in ``advlab.zoo.published`` (the one
+  home of every published number) and re-exported here.
 
 Every function returns numbers or a ``matplotlib.figure.Figure`` and never calls ``show``.
 """
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .zoo.published import CITATIONS, NOT_CHECKED, PUBLISHED, Citation
 
 __all__ = [
     "CITATIONS",
@@ -44,96 +46,18 @@ __all__ = [
     "hull_l2_radius",
 ]
 
-NOT_CHECKED = "not checked"
-
-
-@dataclass(frozen=True)
-class Citation:
-    """Numbers cited from a paper or a slide (percent; None: not reported there).
-
-    ``source``: where they come from. ``checked``: where they were checked against it (which
-    page or file, what was compared), or "" when nobody could check them; then ``caveat`` says
-    why, and ``display_label`` and ``note`` say "not checked".
-    """
-
-    label: str
-    source: str
-    values: dict
-    checked: str = ""
-    caveat: str = ""
-
-    @property
-    def verified(self) -> bool:
-        return bool(self.checked)
-
-    @property
-    def display_label(self) -> str:
-        """The label for a chart: marked "(not checked)" unless verified."""
-        return self.label if self.verified else f"{self.label} ({NOT_CHECKED})"
-
-    @property
-    def note(self) -> str:
-        """One line under a chart or a table: the source, and whether it was checked."""
-        if self.verified:
-            return f"{self.source} (checked: {self.checked})"
-        return f"{self.source} ({NOT_CHECKED.upper()}: {self.caveat or 'no source available'})"
-
-    def as_row(self) -> dict:
-        """The dict form the notebooks' charts take: label, source, values, checked."""
-        return {"label": self.display_label, "source": self.note, "values": dict(self.values),
-                "checked": self.checked}
-
-
-_TRAMER = ("Tramèr & Boneh (2019), Adversarial Training and Robustness for Multiple "
-           "Perturbations, NeurIPS, arXiv:1904.13000")
-_MAINI_CAVEAT = ("the stated source, the MNIST table of the github.com/locuslab/robust_union "
-                 "README (read at commits f639a47 and 0d20b7e), shows other numbers at other "
-                 "budgets (l_2 1.5, l_1 12; e.g. MSD 98.0 / 63.7 / 82.7 / 62.3, union 58.7); the "
-                 "values here may be the ICML paper's, which we could not read")
-
-
-def _headline() -> Citation:
-    from .zoo.table import HEADLINE
-
-    return Citation(HEADLINE.label, HEADLINE.source, dict(HEADLINE.values),
-                    checked="the abstract on proceedings.neurips.cc (the paper's Metadata.json): "
-                            "'adversarial training with first-order l_inf, l_1 and l_2 attacks "
-                            "on MNIST achieves merely 50% robust accuracy'")
-
-
-CITATIONS: dict[str, Citation] = {
-    # the headline of the paper's abstract ("merely 50%"), as advlab.zoo.table.HEADLINE holds it
-    "tramer_boneh_headline": _headline(),
-    # the CIFAR10 row an earlier version of the course cited: nobody could find it in the paper
-    "tramer_boneh_cifar10": Citation(
-        "Adv_inf, CIFAR10 (Tramèr & Boneh 2019)",
-        f"{_TRAMER}, CIFAR10 results table (l_inf 4/255, l_1 2000/255), as an earlier version "
-        "of this course quoted it",
-        {"clean": 92.0, "linf": 71.0, "l1": 16.4, "l2": None, "rt": None},
-        caveat="not found in any text of the paper we could read"),
-    # the talk this course is built on: its CIFAR10 slide for l_inf adversarial training
-    "seed_slide_cifar10": Citation(
-        "l_inf adversarial training, CIFAR10 (the talk's slide)",
-        "the CIFAR10 slide of the talk this course is built on (Tramèr & Boneh's results told "
-        "as a talk): about 96% with no noise, about 70% under l_inf noise, much less under "
-        "l_1 noise and rotations", {"clean": 96.0, "linf": 70.0},
-        checked="the slide as this project's issues #15 and #18 quote it"),
-}
-
+# The cited numbers (and the Citation record) live in advlab.zoo.published; these names stay
+# importable from here, as the notebooks use them.
 TRAMER_BONEH_CIFAR10 = CITATIONS["tramer_boneh_cifar10"].as_row()
 SEED_SLIDE_CIFAR10 = CITATIONS["seed_slide_cifar10"].as_row()
 
 
 def published_citation(name: str) -> Citation | None:
-    """The published row of zoo model ``name`` (``advlab.zoo.table.PUBLISHED``) as a Citation,
-    or None when the model has no published counterpart. Maini et al.'s rows are not marked
-    checked: their stated source shows a different table (``_MAINI_CAVEAT``)."""
-    from .zoo.table import PUBLISHED
-
-    pub = PUBLISHED.get(name)
-    if pub is None:
-        return None
-    return Citation(pub.label, pub.source, dict(pub.values), caveat=_MAINI_CAVEAT)
+    """The published row of zoo model ``name`` (``advlab.zoo.published.PUBLISHED``, the
+    counterpart its manifest entry names) as a Citation, or None when the model has no published
+    counterpart. Maini et al.'s rows are not marked checked: their stated source shows a
+    different table (``advlab.zoo.published.MAINI_CAVEAT``)."""
+    return PUBLISHED.get(name)
 
 
 def _first_conv(model: nn.Module) -> nn.Conv2d:

@@ -115,15 +115,17 @@ def test_unknown_and_untrained_models_give_clear_errors():
             zoo.load(untrained[0])
 
 
-def test_registry_rewrite_round_trip(tmp_path):
+def test_registry_update_round_trip(tmp_path):
+    """publish records a sha256 in a copy of the manifest (tests/test_zoo_manifest.py: more)."""
     from advlab.zoo.publish import register_weights
 
-    init = tmp_path / "init.py"
-    shutil.copyfile(zoo.HERE / "__init__.py", init)
-    register_weights("mnist-test-model", "0" * 64, init=init)
-    register_weights("mnist-test-model", "1" * 64, init=init)
-    text = init.read_text()
-    assert text.count('"mnist-test-model"') == 1 and "1" * 64 in text
+    manifest = tmp_path / "manifest.json"
+    shutil.copyfile(zoo.MANIFEST_PATH, manifest)
+    register_weights("mnist-test-model", "0" * 64, manifest=manifest)
+    register_weights("mnist-test-model", "1" * 64, manifest=manifest)
+    text = manifest.read_text()
+    assert text.count('"mnist-test-model"') == 2 and "1" * 64 in text  # its name and recipe
+    assert zoo.read_manifest(manifest)["mnist-test-model"].sha256 == "1" * 64
     for name in SHIPPED:
         assert zoo.REGISTRY[name].sha256 in text
 

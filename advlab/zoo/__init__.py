@@ -4,16 +4,27 @@
     model = advlab.zoo.load("mnist-linf")      # offline: the weights ship with the package
     advlab.zoo.available()                     # the models whose weights are shipped
 
+Every zoo model is one entry of the zoo manifest, ``advlab/zoo/manifest.json`` (data, written
+by ``python -m advlab.zoo.publish``, never by hand-editing Python): its name, the recipe it was
+trained with (``advlab.train.recipes``), the architecture, the sha256 of its weights, its
+published counterpart (a row of ``advlab.zoo.published.ROWS``) and its status: "shipped"
+(the weights ship with the package), "planned" (not trained yet) or "not shipped" (trained and
+measured, its weights left out; ``docs/experiments/README.md`` says why). ``MANIFEST`` holds
+every entry, ``REGISTRY`` the shipped ones, ``PLANNED`` the zoo's models (shipped or planned).
+
 Weights are safetensors files (never pickle) in ``advlab/zoo/weights/``; each is checked
-against the sha256 recorded in ``REGISTRY`` below before it is read, and a file that does not
-match is refused (``ZooIntegrityError``). Every model has a card (``card(name)``: recipe,
-training time and hardware, measured table) and its training log in ``advlab/zoo/logs/``.
-Retrain one with ``advlab train --recipe NAME`` (the recipe of the same name).
+against the sha256 in the manifest before it is read, and a file that does not match is refused
+(``ZooIntegrityError``). Every model has a card (``card(name)``: recipe, training time and
+hardware, measured table) and its training log in ``advlab/zoo/logs/``. Retrain one with
+``advlab train --recipe RECIPE`` (its manifest entry names the recipe).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,20 +37,36 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "MANIFEST",
+    "MANIFEST_PATH",
     "REGISTRY",
     "PLANNED",
+    "STATUSES",
     "available",
     "load",
     "card",
     "weights_path",
     "sha256_of",
     "verify",
+    "read_manifest",
+    "write_manifest",
+    "refresh",
 ]
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights"
 CARDS = HERE / "cards"
 LOGS = HERE / "logs"
+MANIFEST_PATH = HERE / "manifest.json"
+
+STATUSES = ("shipped", "planned", "not shipped")
+# The fields of a manifest entry, in the order the file writes them.
+FIELDS = ("name", "status", "recipe", "arch", "sha256", "published", "description")
+_ABOUT = ("The advlab MNIST zoo: one entry per model. Written by `python -m advlab.zoo.publish` "
+          "(json, this key order); read by advlab.zoo. status: shipped (weights in "
+          "advlab/zoo/weights, checked against sha256), planned (not trained yet) or not "
+          "shipped (trained and measured, weights left out; docs/experiments/README.md). "
+          "published: the counterpart's key in advlab.zoo.published.ROWS, or null.")
 
 
 class ZooError(LookupError):
@@ -52,116 +79,114 @@ class ZooIntegrityError(RuntimeError):
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """A shipped model: its file, the sha256 of that file, the architecture and the recipe."""
+    """A zoo model as the manifest describes it: its file, the sha256 of that file (None while
+    planned), the architecture, the recipe (default: the model's name), the status and the key
+    of its published counterpart (``advlab.zoo.published.ROWS``)."""
 
     name: str
-    sha256: str
+    sha256: str | None
     arch: str = "compact-cnn"
     description: str = ""
+    recipe: str = ""
+    status: str = "shipped"
+    published: str | None = None
+
+    def __post_init__(self):
+        if not self.recipe:
+            object.__setattr__(self, "recipe", self.name)
+        if self.status not in STATUSES:
+            raise ValueError(f"zoo model {self.name!r}: status {self.status!r} is not one of "
+                             f"{STATUSES}")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"zoo model {self.name!r}: sha256 {self.sha256!r} is not 64 hex "
+                             "digits")
+        if self.status == "shipped" and self.sha256 is None:
+            raise ValueError(f"zoo model {self.name!r} is shipped but has no sha256")
 
     @property
     def file(self) -> str:
         return f"{self.name}.safetensors"
 
-    @property
-    def recipe(self) -> str:
-        return self.name
+    def as_json(self) -> dict:
+        """The entry as the manifest file writes it (keys in ``FIELDS`` order)."""
+        return {k: getattr(self, k) for k in FIELDS}
 
 
-# Every zoo model the issue asks for, with what it is trained against (the recipe of that name).
-PLANNED: dict[str, str] = {
-    "mnist-standard": "standard training",
-    "mnist-linf": "l_inf adversarial training (eps 0.3)",
-    "mnist-l1": "l_1 adversarial training (eps 10, SLIDE)",
-    "mnist-l2": "l_2 adversarial training (eps 2)",
-    "mnist-rt": "rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
-    "mnist-avg": "avg over l_inf, l_1, l_2 (train on all three attacks' outputs)",
-    "mnist-max": "max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
-    "mnist-msd": "multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
-    "mnist-eat": "E-AT style over l_inf, l_1, l_2: one threat per batch (Croce & Hein 2022)",
-    "mnist-linf-rt-avg": "avg over l_inf and rotation-translation",
-    "mnist-linf-rt-max": "max over l_inf and rotation-translation",
-}
+def read_manifest(path: str | Path = MANIFEST_PATH) -> dict[str, ZooEntry]:
+    """name -> entry, in the file's order; a malformed file is an error that names the entry."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    out: dict[str, ZooEntry] = {}
+    for i, raw in enumerate(data["models"]):
+        if set(raw) != set(FIELDS):
+            raise ValueError(f"{path}: entry {i} ({raw.get('name')!r}) has the keys "
+                             f"{sorted(raw)}, expected {sorted(FIELDS)}")
+        if raw["name"] in out:
+            raise ValueError(f"{path}: zoo model {raw['name']!r} is listed twice")
+        out[raw["name"]] = ZooEntry(**raw)
+    return out
 
-# name -> entry. A model is added here (with the sha256 of its file) once it is trained.
-# --- registry: written by `python -m advlab.zoo.publish` ---
-REGISTRY: dict[str, ZooEntry] = {
-    e.name: e
-    for e in [
-        ZooEntry(
-            "mnist-standard",
-            "a87a9a0b6e3b535b6cf66751cce768c747a56fa37853d5a8f9d6555343b95722",
-            description="standard training",
-        ),
-        ZooEntry(
-            "mnist-linf",
-            "751a756a942cd0aa197d32491a46e0f0509e106ef55169d30aec03ab9e696740",
-            description="l_inf adversarial training (eps 0.3)",
-        ),
-        ZooEntry(
-            "mnist-l1",
-            "ab0dbc39360474e483dfeb8d7da5757cbf5c7dea4624adcafc5a16260153ff57",
-            description="l_1 adversarial training (eps 10, SLIDE)",
-        ),
-        ZooEntry(
-            "mnist-l2",
-            "b7c3f8dfa8652cb609d9aed26c6a860e976af600e49895cf47f49277da26372b",
-            description="l_2 adversarial training (eps 2)",
-        ),
-        ZooEntry(
-            "mnist-rt",
-            "43249beecf5ce7eff94f6a669b263beb68aa5a8fe752f55926f42fac65482c4a",
-            description="rotation-translation adversarial training (+-30 deg, +-3 px; worst of 10)",
-        ),
-        ZooEntry(
-            "mnist-avg",
-            "3570007e377ef5d77d1c921b980f7626892b8b9c32d60d397fdd67aa4cdd19be",
-            description="avg over l_inf, l_1, l_2 (train on all three attacks' outputs)",
-        ),
-        ZooEntry(
-            "mnist-max",
-            "f8a360a7a55e29fc7bbae9c5e8d66d6712740292efe55aedb414d32574e79f18",
-            description="max over l_inf, l_1, l_2 (per example, the highest-loss attack)",
-        ),
-        ZooEntry(
-            "mnist-msd",
-            "8a01606d316aebd003c1f7765d85b1ec1529c282e1a65c71abf9072c182c134a",
-            description="multi steepest descent over l_inf, l_1, l_2 (Maini et al. 2020)",
-        ),
-        ZooEntry(
-            "mnist-eat",
-            "239d7a5dec73baeb7583c359814af15689af080ef945a9ba1425490748fb0686",
-            description="E-AT style over l_inf, l_1, l_2: one threat per batch (Croce & Hein 2022)",
-        ),
-        ZooEntry(
-            "mnist-linf-rt-avg",
-            "09337b8cac93d94a34ad5fa3d049fb59b55accf4bb06496569388b6696a03af6",
-            description="avg over l_inf and rotation-translation",
-        ),
-        ZooEntry(
-            "mnist-linf-rt-max",
-            "cfa77532acffd8d47978d4a79ef5365a8ba90156a33d5b9c8ab86106beccb9fa",
-            description="max over l_inf and rotation-translation",
-        ),
-    ]
-}
-# --- end of registry ---
+
+def write_manifest(entries, path: str | Path = MANIFEST_PATH) -> Path:
+    """Write the entries (ZooEntry objects, in this order) as the manifest file: json, the keys
+    in a fixed order, so that reading and writing it again gives the same bytes."""
+    models = [e.as_json() for e in (entries.values() if isinstance(entries, dict) else entries)]
+    names = [m["name"] for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a zoo model is listed twice: {names}")
+    text = json.dumps({"about": _ABOUT, "models": models}, indent=1, ensure_ascii=False)
+    path = Path(path)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+# name -> entry, for every model of the manifest (any status).
+MANIFEST: dict[str, ZooEntry] = {}
+# name -> entry, for the models whose weights ship with this version.
+REGISTRY: dict[str, ZooEntry] = {}
+# name -> what it is trained against, for the zoo's models (shipped or not trained yet).
+PLANNED: dict[str, str] = {}
+
+
+def refresh(path: str | Path = MANIFEST_PATH) -> None:
+    """Re-read the manifest into ``MANIFEST``, ``REGISTRY``, ``PLANNED`` (and the zoo's published
+    counterparts), in place: whoever imported them sees the new entries."""
+    entries = read_manifest(path)
+    MANIFEST.clear()
+    MANIFEST.update(entries)
+    REGISTRY.clear()
+    REGISTRY.update({n: e for n, e in entries.items() if e.status == "shipped"})
+    PLANNED.clear()
+    PLANNED.update({n: e.description for n, e in entries.items()
+                    if e.status in ("shipped", "planned")})
+    published = sys.modules.get(f"{__name__}.published")
+    if published is not None:
+        published.PUBLISHED.clear()
+        published.PUBLISHED.update(published.counterparts())
+
+
+refresh()
 
 
 def available() -> list[str]:
-    """The names of the models whose weights ship with this version, in zoo order."""
-    return [name for name in PLANNED if name in REGISTRY] + [
-        name for name in REGISTRY if name not in PLANNED
-    ]
+    """The names of the models whose weights ship with this version, in manifest order."""
+    return list(REGISTRY)
 
 
 def _entry(name: str) -> ZooEntry:
     if name in REGISTRY:
         return REGISTRY[name]
-    if name in PLANNED:
+    entry = MANIFEST.get(name)
+    if entry is not None and entry.status == "planned":
         raise ZooError(
-            f"zoo model {name!r} ({PLANNED[name]}) is not trained in this version; train it with "
-            f"`advlab train --recipe {name}`. Shipped: {', '.join(available()) or 'none'}"
+            f"zoo model {name!r} ({entry.description}) is not trained in this version; train it "
+            f"with `advlab train --recipe {entry.recipe}`. Shipped: "
+            f"{', '.join(available()) or 'none'}"
+        )
+    if entry is not None:
+        raise ZooError(
+            f"zoo model {name!r} ({entry.description}) was trained but its weights do not ship "
+            f"with this version; retrain it with `advlab train --recipe {entry.recipe}`. "
+            f"Shipped: {', '.join(available()) or 'none'}"
         )
     raise ZooError(f"unknown zoo model {name!r}; shipped: {', '.join(available()) or 'none'}")
 
@@ -179,7 +204,7 @@ def sha256_of(path: str | Path) -> str:
 
 
 def verify(name: str, path: str | Path | None = None) -> Path:
-    """Check the file of ``name`` against its registered sha256; return its path or raise."""
+    """Check the file of ``name`` against its sha256 in the manifest; return its path or raise."""
     entry = _entry(name)
     path = Path(path) if path is not None else WEIGHTS / entry.file
     if not path.is_file():
@@ -188,7 +213,7 @@ def verify(name: str, path: str | Path | None = None) -> Path:
     digest = sha256_of(path)
     if digest != entry.sha256:
         raise ZooIntegrityError(
-            f"refusing to load {path}: its sha256 is {digest} but the zoo registry expects "
+            f"refusing to load {path}: its sha256 is {digest} but the zoo manifest expects "
             f"{entry.sha256} for {name!r}. The file was modified or corrupted; reinstall advlab "
             f"or retrain it with `advlab train --recipe {entry.recipe}`."
         )

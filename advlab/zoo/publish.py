@@ -4,10 +4,10 @@
     python -m advlab.zoo.publish mnist-linf --evaluate --strength standard --n 1000
 
 The first form copies ``RUN/model.safetensors`` to ``advlab/zoo/weights/NAME.safetensors``
-and ``RUN/train.log`` to ``advlab/zoo/logs/NAME.log``, records the file's sha256 in the
-registry of ``advlab/zoo/__init__.py`` and writes the model card. The second measures the shipped
-model (``advlab.zoo.table.evaluate_model``) on the first N test images, keeps the numbers in
-``advlab/zoo/results/NAME.json`` and rewrites the card.
+and ``RUN/train.log`` to ``advlab/zoo/logs/NAME.log``, records the file's sha256 in the zoo
+manifest (``advlab/zoo/manifest.json``: data, never Python source) and writes the model card.
+The second measures the shipped model (``advlab.zoo.table.evaluate_model``) on the first N test
+images, keeps the numbers in ``advlab/zoo/results/NAME.json`` and rewrites the card.
 """
 
 from __future__ import annotations
@@ -20,7 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-from . import CARDS, HERE, LOGS, PLANNED, WEIGHTS, sha256_of
+from . import (
+    CARDS,
+    HERE,
+    LOGS,
+    MANIFEST_PATH,
+    WEIGHTS,
+    ZooEntry,
+    read_manifest,
+    refresh,
+    sha256_of,
+    write_manifest,
+)
+from .published import HEADLINE, PUBLISHED
 
 RESULTS = HERE / "results"
 
@@ -62,8 +74,11 @@ TRAINING_NOTES["mnist-max-apgd-ft"].append(
     "70.0% to 75.0% and l_1 fell from 49.0% to 44.7%); the shipped weights are epoch 1's "
     "(`best.safetensors`), which a rerun of the same recipe reproduces at the end of its first "
     "epoch (same machine, same data-parallel set-up)")
-_BEGIN = "# --- registry: written by `python -m advlab.zoo.publish` ---"
-_END = "# --- end of registry ---"
+
+
+def _pct(name: str, column: str) -> str:
+    """A published number as the cards' prose quotes it (``advlab.zoo.published``)."""
+    return f"{PUBLISHED[name].values[column]:.1f}%"
 
 
 # What the numbers on a card mean, where the numbers alone could mislead.
@@ -71,9 +86,10 @@ MEASURE_NOTES: dict[str, list[str]] = {
     "mnist-linf": [
         "The paper's pattern: robust to the l_inf noise it was trained on (the course's target "
         "was >= 88%), not to l_1, barely to l_2, not at all to rotation-translation; compare "
-        "Maini et al.'s P_inf (l_inf 90.3%, l_1 4.2%, l_2 13.6%). PGD alone reports far higher "
-        "l_1 and l_2 numbers for such a model, because l_inf training masks the gradients they "
-        "follow (Tramèr & Boneh; notebook 05 shows it on this model).",
+        f"Maini et al.'s P_inf (l_inf {_pct('mnist-linf', 'linf')}, "
+        f"l_1 {_pct('mnist-linf', 'l1')}, l_2 {_pct('mnist-linf', 'l2')}). PGD alone reports "
+        "far higher l_1 and l_2 numbers for such a model, because l_inf training masks the "
+        "gradients they follow (Tramèr & Boneh; notebook 05 shows it on this model).",
     ],
     "mnist-max": [
         "PGD alone overstates this model's l_1 robustness by far: `python -m advlab.zoo.publish "
@@ -81,11 +97,13 @@ MEASURE_NOTES: dict[str, list[str]] = {
         "reported l_1 59.6% and a union of 58.3% on the same images, the trusted evaluation "
         "above 21.3% and 21.2%. The 5-step SLIDE attack used in training leaves an l_1 "
         "robustness that holds against weak gradient attacks only (see notebook 05). Maini et "
-        "al.'s worst-case PGD model, trained longer with stronger attacks, reaches 42.1%.",
+        "al.'s worst-case PGD model, trained longer with stronger attacks, reaches "
+        f"{_pct('mnist-max', 'union_lp')}.",
     ],
     "mnist-msd": [
-        "The zoo's best union over l_inf, l_1 and l_2, yet below Maini et al.'s MSD (58.4%), "
-        "which trained for many more epochs with stronger steps, and below the paper's ~50%. "
+        "The zoo's best union over l_inf, l_1 and l_2, yet below Maini et al.'s MSD "
+        f"({_pct('mnist-msd', 'union_lp')}), which trained for many more epochs with stronger "
+        f"steps, and below the paper's ~{HEADLINE.values['union_lp']:.0f}%. "
         "More epochs made it worse: the same recipe for 6 epochs reached l_inf 81.7% but l_1 "
         "17.0% and a union of 16.9% (docs/experiments/README.md): as the model grows robust to "
         "l_inf, its gradients stop guiding MSD's l_1 steps (gradient masking).",
@@ -105,43 +123,50 @@ MEASURE_NOTES: dict[str, list[str]] = {
         "Maini et al.'s PGD augmentation row.",
     ],
     "mnist-l1": [
-        "The paper's pattern for l_1 training: robust to l_1 (close to Maini et al.'s P_1, 70.0%), "
+        "The paper's pattern for l_1 training: robust to l_1 (close to Maini et al.'s P_1, "
+        f"{_pct('mnist-l1', 'l1')}), "
         "partly to l_2, not at all to l_inf or rotation-translation.",
     ],
     "mnist-l2": [
         "The paper's pattern for l_2 training: robust to l_2 and partly to l_1 (Maini et al.'s "
-        "P_2: 69.2% / 43.4%), not to l_inf or rotation-translation.",
+        f"P_2: {_pct('mnist-l2', 'l2')} / {_pct('mnist-l2', 'l1')}), not to l_inf or "
+        "rotation-translation.",
     ],
 }
 
 
-def _description(name: str) -> str:
-    """One line for the registry and the card: the planned description, else the recipe's notes."""
-    if name in PLANNED:
-        return PLANNED[name]
+def _description(name: str, manifest: dict[str, ZooEntry] | None = None) -> str:
+    """One line for the manifest and the card: the manifest's description, else the recipe's
+    notes."""
+    entries = read_manifest() if manifest is None else manifest
+    if name in entries and entries[name].description:
+        return entries[name].description
     from ..train.recipes import RECIPES
 
     return RECIPES[name].notes if name in RECIPES else ""
 
 
-def _registry_block(entries: dict[str, tuple[str, str]]) -> str:
-    lines = [_BEGIN, "REGISTRY: dict[str, ZooEntry] = {", "    e.name: e", "    for e in ["]
-    for name in [n for n in PLANNED if n in entries] + [n for n in entries if n not in PLANNED]:
-        sha, desc = entries[name]
-        lines += ["        ZooEntry(", f'            "{name}",', f'            "{sha}",',
-                  f'            description="{desc}",', "        ),"]
-    lines += ["    ]", "}", _END]
-    return "\n".join(lines)
+def register_weights(name: str, sha: str, manifest: str | Path = MANIFEST_PATH) -> ZooEntry:
+    """Record ``name``'s sha256 in the zoo manifest (the file ``manifest``) and mark it shipped.
 
+    An entry already there keeps its order, recipe, published counterpart and description; a
+    new one goes last, with the recipe of its name. The architecture is the recipe's (what the
+    run was trained with). The file is written as data (``advlab.zoo.write_manifest``); when it
+    is the package's own, ``advlab.zoo``'s registry is refreshed at once.
+    """
+    from ..train.recipes import RECIPES
 
-def register_weights(name: str, sha: str, init: Path = HERE / "__init__.py") -> None:
-    """Record ``name``'s sha256 in the registry block of ``advlab/zoo/__init__.py``."""
-    text = init.read_text()
-    i, j = text.index(_BEGIN), text.index(_END) + len(_END)
-    entries = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
-        r'ZooEntry\(\s*"([^"]+)",\s*"([0-9a-f]{64})",\s*description="([^"]*)",?\s*\)', text[i:j])}
-    entries[name] = (sha, _description(name))
-    init.write_text(text[:i] + _registry_block(entries) + text[j:])
+    entries = read_manifest(manifest)
+    old = entries.get(name)
+    recipe = old.recipe if old is not None else name
+    arch = RECIPES[recipe].arch if recipe in RECIPES else (old.arch if old else "compact-cnn")
+    entries[name] = ZooEntry(name, sha, arch=arch, description=_description(name, entries),
+                             recipe=recipe, status="shipped",
+                             published=old.published if old is not None else None)
+    write_manifest(entries, manifest)
+    if Path(manifest).resolve() == MANIFEST_PATH.resolve():
+        refresh()
+    return entries[name]
 
 
 def _log_facts(log: str) -> dict:
@@ -165,8 +190,6 @@ def _arch_line(arch: str) -> str:
 
 def _beside_published(res: dict) -> list[str]:
     """This model's row next to Maini et al.'s multi-perturbation rows and the paper's headline."""
-    from .table import HEADLINE, PUBLISHED
-
     cols = ("clean", "linf", "l1", "l2", "union_lp")
     rows = [("this model (trusted evaluation, first "
              f"{res['n']} test images)", [f"{100 * res[c]:.1f}" for c in cols])]
@@ -185,7 +208,7 @@ def _beside_published(res: dict) -> list[str]:
 def write_card(name: str) -> Path:
     """The model card from the recipe, the training log and the stored results."""
     from ..train.recipes import get_recipe
-    from .table import COLUMNS, PUBLISHED
+    from .table import COLUMNS
 
     recipe = get_recipe(name)
     log_path = LOGS / f"{name}.log"
@@ -292,11 +315,9 @@ def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     ``suffix``: keep the numbers in NAME{suffix}.json instead (an extra measurement, shown on
     the card but not in the table). ``device``: default the GPU when present, else the CPU.
     """
-    import importlib
-
     import advlab.zoo as zoo
 
-    importlib.reload(zoo)  # the registry may have just been rewritten
+    refresh()  # the manifest may have been rewritten since this process read it
     from ..data import mnist_tensors
     from ..device import pick_device
     from ..presets import attacks
