@@ -7,7 +7,7 @@
 Each command runs in a fresh process, interleaved with the baseline ``python -c "import torch"``
 in the same run (so a busy machine slows both alike); the table gives the median (min) wall
 time of the repeats and each median over the baseline's. ``advlab eval`` (no arguments: two zoo
-models, lite attacks, the first ``advlab.eval_cli.DEFAULT_N`` test images) runs ``--main-repeats``
+models, lite attacks, the first ``advlab.cli.eval.DEFAULT_N`` test images) runs ``--main-repeats``
 times (default 1). The issue's targets: ``--help`` well under a second, the main job <= 60 s on
 2 idle CPU cores.
 """

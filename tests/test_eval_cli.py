@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from advlab.cli import build_parser, main
-from advlab.eval_cli import DEFAULT_N, plan, trusted_command
+from advlab.cli.eval import DEFAULT_N, plan, trusted_command
 
 
 def _args(*argv: str):
