@@ -200,13 +200,21 @@ def _beside_published(res: dict) -> list[str]:
     lines = ["## Beside the published multi-perturbation models", "",
              "| model | clean | l_inf 0.3 | l_1 10 | l_2 2 | union l_p |", "|" + "---|" * 6]
     lines += ["| " + " | ".join([label, *vals]) + " |" for label, vals in rows]
-    return lines + ["", "Published rows as cited in `advlab.zoo.table`; Maini et al. measured "
+    return lines + ["", "Published rows as cited in `advlab.zoo.published`; Maini et al. measured "
                     "them with their own attack suite, not this one, and on another "
                     "architecture and training budget.", ""]
 
 
 def write_card(name: str) -> Path:
-    """The model card from the recipe, the training log and the stored results."""
+    """Write ``card_text(name)`` to the model's card file; returns its path."""
+    path = CARDS / f"{name}.md"
+    CARDS.mkdir(parents=True, exist_ok=True)
+    path.write_text(card_text(name))
+    return path
+
+
+def card_text(name: str) -> str:
+    """The model card (markdown) from the recipe, the training log and the stored results."""
     from ..train.recipes import get_recipe
     from .table import COLUMNS
 
@@ -267,10 +275,7 @@ def write_card(name: str) -> Path:
     if pub:
         vals = ", ".join(f"{k} {v}" for k, v in pub.values.items())
         out += ["## Published reference", "", f"{pub.label}: {vals}. Source: {pub.source}.", ""]
-    path = CARDS / f"{name}.md"
-    CARDS.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out))
-    return path
+    return "\n".join(out)
 
 
 def run_weights(run: Path, which: str = "best") -> Path:
