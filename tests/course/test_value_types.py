@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from advlab.course import codec, get_exercise
-from advlab.course.graders._common import attack_close
+from advlab.course.graders.common import attack_close
 from advlab.course.spec import Outcome, close_verdict, number_verdict, score_case
 
 NAN = float("nan")

@@ -6,7 +6,7 @@ import torch
 
 from ..codec import GeneratorArg
 from ..spec import Call, Case, Exercise, Question, Verdict
-from ._common import (
+from .common import (
     attack_close,
     images,
     in_box_verdict,

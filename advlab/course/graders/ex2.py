@@ -6,7 +6,7 @@ import torch
 
 from ...threats import L1, L2
 from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, shape_verdict
-from ._common import images
+from .common import images
 
 # ---------------------------------------------------------------------------------------------
 # The grader's reference answers

@@ -21,7 +21,7 @@ from ..spec import (
     number_verdict,
     type_verdict,
 )
-from ._common import images, model_arg
+from .common import images, model_arg
 
 # ---------------------------------------------------------------------------------------------
 # The grader's reference answers

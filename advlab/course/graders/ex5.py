@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..codec import GeneratorArg, ModelArg
 from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, number_verdict
-from ._common import (
+from .common import (
     accuracy,
     attack_close,
     images,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...threats import L2, Linf
 from ..spec import Call, Case, Exercise, Question, Verdict, close_verdict, shape_verdict
-from ._common import images, live_model, model_arg, perturbation_summary
+from .common import images, live_model, model_arg, perturbation_summary
 
 # ---------------------------------------------------------------------------------------------
 # The grader's reference answers
@@ -33,10 +34,11 @@ def ref_affine_project(delta_a, delta_b, x, eps_inf, eps_2, weight):
 
 
 def ref_affine_step(delta_a, delta_b, grad, step_a, step_b, t):
-    """Even t: an l_inf sign step on part a; odd t: an l_2 normalised step on part b."""
+    """Even t: an l_inf sign step on part a; odd t: an l_2 normalised step on part b (the
+    library's own steepest-ascent steps, ``Linf.step`` and ``L2.step``)."""
     if t % 2 == 0:
-        return delta_a + step_a * grad.sign(), delta_b
-    return delta_a, delta_b + step_b * grad / _norms(grad).clamp_min(1e-12)
+        return Linf().step(delta_a, grad, step_a), delta_b
+    return delta_a, L2().step(delta_b, grad, step_b)
 
 
 def ref_affine_attack(model, x, y, eps_inf, eps_2, weight, steps, step_a, step_b):
