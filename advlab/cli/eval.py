@@ -22,7 +22,7 @@ __all__ = ["register", "run", "plan", "evaluate_models", "report", "trusted_comm
 
 # the first N test images by default: two models under the lite attacks in about a minute on
 # 2 idle CPU cores (benchmarks/startup.py measures it)
-DEFAULT_N = 100
+DEFAULT_N = 50  # sized for well under a minute on 2 idle CPU cores: benchmarks/startup.py
 THREATS = ("linf", "l1", "l2", "rt")  # advlab.presets.threats("mnist"), without importing it
 STRENGTHS = ("fast", "standard", "lite", "strong")  # advlab.presets.STRENGTHS
 LABELS = {"clean": "clean", "linf": "l_inf", "l1": "l_1", "l2": "l_2", "rt": "RT",
