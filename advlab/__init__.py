@@ -13,9 +13,10 @@ import os
 import sys
 import types
 
-# If advlab is imported before torch: OpenMP's idle threads sleep instead of spinning, so that a
-# shared CPU does not slow the attacks down several-fold (benchmarks/omp_wait.py); an explicit
-# OMP_WAIT_POLICY wins. (Once torch is loaded the setting no longer has an effect.)
+# If advlab is imported before torch (as the command line always is): OpenMP's idle threads
+# sleep instead of spinning, so that a shared CPU does not slow the attacks down several-fold
+# (benchmarks/omp_wait.py); an explicit OMP_WAIT_POLICY wins. (Once torch is loaded the setting
+# no longer has an effect.)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

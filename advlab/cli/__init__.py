@@ -76,10 +76,6 @@ def main(argv: list[str] | None = None, modules=None) -> int:
 
     ``modules``: the command modules to register in full (default: the one ``argv`` names)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Before torch loads OpenMP: idle threads sleep instead of spinning, which keeps a shared
-    # CPU (a classroom server, Binder, a second job) from slowing the attacks down several-fold
-    # (benchmarks/omp_wait.py). An explicit OMP_WAIT_POLICY in the environment wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser(command_of(argv), modules)
