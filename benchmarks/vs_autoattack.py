@@ -104,10 +104,16 @@ def load_model(spec: str):
     from safetensors.torch import load_file
 
     from advlab.models import build_model
-    path, _, arch = spec.partition(".safetensors")
-    model = build_model(arch.lstrip(":") or "compact-cnn")
-    model.load_state_dict(load_file(path + ".safetensors"))
+    path, arch = checkpoint_spec(spec)
+    model = build_model(arch)
+    model.load_state_dict(load_file(path))
     return model.eval()
+
+
+def checkpoint_spec(spec: str) -> tuple[Path, str]:
+    """``FILE.safetensors[:ARCH]`` -> (the file, the architecture; default compact-cnn)."""
+    stem, sep, arch = spec.partition(".safetensors")
+    return Path(stem + sep), arch.lstrip(":") or "compact-cnn"
 
 
 def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200):
@@ -169,10 +175,10 @@ def main(argv=None) -> int:
     unknown = [m for m in models if m not in zoo.available()]
     if unknown:
         p.error(f"unknown zoo models {unknown}; shipped: {', '.join(zoo.available())}")
-    missing = [c for c in args.checkpoint if not Path(c.split(".safetensors")[0] + ".safetensors"
-                                                      ).is_file()]
-    if missing or any(".safetensors" not in c for c in args.checkpoint):
-        p.error(f"--checkpoint {missing or args.checkpoint}: expected existing "
+    missing = [c for c in args.checkpoint
+               if ".safetensors" not in c or not checkpoint_spec(c)[0].is_file()]
+    if missing:
+        p.error(f"--checkpoint {missing}: expected existing "
                 "FILE.safetensors[:ARCH]")
     models += args.checkpoint
     if args.threads:
