@@ -23,13 +23,14 @@ __version__ = "0.1.0"
 
 # submodules reachable as advlab.NAME after a bare ``import advlab``
 _SUBMODULES = ("attacks", "data", "masking", "models", "presets", "threats", "zoo", "train",
-               "evaluate", "diagnose", "projections", "device", "viz", "widgets", "tradeoff",
-               "course", "course_figures")
+               "evaluation", "evaluate", "diagnose", "projections", "device", "viz", "widgets",
+               "tradeoff", "course", "course_figures")
 # name -> the submodule that defines it
 _NAMES = {
     "AttackResult": "attacks", "fgsm": "attacks", "pgd": "attacks", "grid_attack": "attacks",
-    "DiagnosisReport": "diagnose", "diagnose": "diagnose",
-    "UnionResult": "evaluate", "accuracy": "evaluate", "evaluate_union": "evaluate",
+    "DiagnosisReport": "evaluation.diagnostics", "diagnose": "evaluation.diagnostics",
+    "UnionResult": "evaluation.union", "accuracy": "evaluation.union",
+    "evaluate_union": "evaluation.union",
     "L1": "threats", "L2": "threats", "Affine": "threats", "Linf": "threats",
     "RotationTranslation": "threats",
 }

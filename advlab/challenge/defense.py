@@ -191,7 +191,7 @@ def find_defenses(folder: Path, preferred: str, max_mb: int) -> list[DefenseFile
 
 def attacks_for(ch: Challenge) -> dict:
     """Threat name -> attacks for the defense track (``strong``: the trusted attacks)."""
-    from .. import presets
+    from ..evaluation import presets
 
     d = ch.defense
     if d.strength == "strong":
@@ -202,8 +202,8 @@ def attacks_for(ch: Challenge) -> dict:
 def masking_flags(model, x, y, ch: Challenge) -> tuple[list[str], dict]:
     """:func:`advlab.diagnose` per l_p threat on the first ``diagnose_n`` images; returns the
     flags ("l1: gradient-free, unbounded") and the full reports as text."""
-    from .. import presets
-    from ..diagnose import diagnose
+    from ..evaluation import presets
+    from ..evaluation.diagnostics import diagnose
 
     d = ch.defense
     if d.diagnose_n <= 0:
@@ -223,8 +223,7 @@ def masking_flags(model, x, y, ch: Challenge) -> tuple[list[str], dict]:
 
 def evaluate_defense(model, ch: Challenge, x, y, student: str = "student") -> Entry:
     """Score one loaded model on the held-out images (x, y)."""
-    from .. import evaluate_union
-    from ..evaluate import accuracy
+    from ..evaluation.union import accuracy, evaluate_union
 
     d = ch.defense
     clean = accuracy(model, (x, y))

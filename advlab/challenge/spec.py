@@ -141,7 +141,8 @@ def _check_model_entry(model: dict) -> None:
 
 def parse_threat(text: str):
     """``"linf:0.3"`` -> ``Linf(0.3)``; a bare name takes the paper's MNIST budget."""
-    from .. import presets, threats
+    from .. import threats
+    from ..evaluation import presets
 
     name, _, eps = str(text).partition(":")
     name = name.strip().lower()

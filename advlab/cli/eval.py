@@ -202,8 +202,8 @@ def evaluate_models(models, data, todo: dict, strength: str, progress: bool = Tr
     import torch
     from tqdm.auto import tqdm
 
-    from ..evaluate import evaluate_union
-    from ..presets import attacks
+    from ..evaluation.presets import attacks
+    from ..evaluation.union import evaluate_union
 
     device = todo["device"]
     x, y = (t.to(device) for t in data)

@@ -36,8 +36,8 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     ``keep_outcomes``: also "outcomes", which images survive each threat, packed small
     (``advlab.zoo.outcomes``), so later evaluations can be compared image by image.
     """
-    from ..evaluate import evaluate_union
-    from ..presets import attacks
+    from ..evaluation.presets import attacks
+    from ..evaluation.union import evaluate_union
 
     if next(model.parameters()).device.type == "cpu":
         # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding

@@ -1,0 +1,110 @@
+"""The paper's threat models and evaluation budgets, as named presets.
+
+Tramèr & Boneh (2019) evaluate MNIST at l_inf 0.3, l_1 10, l_2 2 and rotation-translation
+(+-3 px, +-30 degrees), and CIFAR10 at l_inf 4/255 and l_1 2000/255 (plus RT).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..attacks import APGD, PGD, Square, grid_attack
+from ..attacks.apgd import APGDT
+from ..threats import RotationTranslation, ThreatModel, registry
+
+__all__ = ["BUDGETS", "threats", "attacks", "trusted_attacks", "STRENGTHS"]
+
+#: data set -> {threat name: budget}, read from the threat registry (``advlab.threats.registry``)
+BUDGETS = registry.BUDGETS
+
+# steps and restarts per strength: "fast" (PGD only) for tests and quick looks, "standard" (PGD
+# only, more steps), "lite" for the robust numbers notebooks measure live (a small "strong": few
+# APGD steps and Square queries, so that masking cannot inflate them; minutes on a CPU), and
+# "strong" for every number we publish. Per l_p threat, "strong" runs, each attack only on the
+# examples the ones before it left standing: APGD (DLR loss for l_inf and l_2, l1-APGD with CE
+# for l_1: ``apgd_steps``); targeted APGD (APGD-T, the targeted DLR loss, l1-APGD for l_1) at the
+# ``targets`` classes ranked highest after the true one (9: every other MNIST class),
+# ``apgdt_steps`` steps per target: 50, not AutoAttack's 100, so that an example that stays
+# robust costs 9 x 51 gradient passes, about the cost of the rest of the stack, on a CPU; PGD;
+# and the gradient-free Square Attack (``queries`` per example), so that gradient masking cannot
+# inflate a published robust accuracy (see advlab.diagnose). 1000 queries, not AutoAttack's
+# 5000: Square costs one forward pass per query on every surviving example, which is ~15 min per
+# threat for a fully robust model on 1000 MNIST images on 2 CPU cores
+# (benchmarks/bench_trusted.py); pass ``queries=5000`` to ``trusted_attacks`` on a GPU.
+STRENGTHS = {
+    "fast": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (11, 3)},
+    "standard": {"steps": 50, "restarts": 1, "l1_steps": 100, "rt_grid": (31, 5)},
+    "lite": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (31, 5),
+             "apgd_steps": 50, "queries": 200},
+    "strong": {"steps": 100, "restarts": 3, "l1_steps": 200, "rt_grid": (31, 5),
+               "apgd_steps": 100, "targets": 9, "apgdt_steps": 50, "queries": 1000},
+}
+
+
+def _budgets(dataset: str) -> dict:
+    key = dataset.lower()
+    if key not in BUDGETS:
+        raise ValueError(f"unknown data set {dataset!r}; choose one of {sorted(BUDGETS)}")
+    return BUDGETS[key]
+
+
+def threats(dataset: str = "mnist") -> dict[str, ThreatModel]:
+    """The paper's threat models for ``dataset`` ("mnist" or "cifar10"), by name."""
+    return {name: registry.make(name, budget) for name, budget in _budgets(dataset).items()}
+
+
+def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
+            scale: float = 1.0) -> dict[str, list]:
+    """Threat name -> list of attacks for ``evaluate_union``.
+
+    ``include``: the threat names to keep (default all of ``threats(dataset)``).
+    ``scale``: every budget times this factor (> 0), e.g. 0.5 for half the paper's budgets.
+    """
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; choose one of {sorted(STRENGTHS)}")
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0 (a factor on every budget), got {scale}")
+    s = STRENGTHS[strength]
+    out = {}
+    for name, threat in threats(dataset).items():
+        if include is not None and name not in include:
+            continue
+        threat = threat if scale == 1.0 else threat.scaled(scale)
+        entry = registry.info(name)
+        if threat.searched:  # rotation-translation: the grid of transforms
+            n_rot, n_trans = s["rt_grid"]
+            rt = RotationTranslation(threat.max_rot, threat.max_trans, n_rot, n_trans)
+            out[name] = [partial(grid_attack, threat=rt)]
+            continue
+        stack = []
+        if "apgd_steps" in s:  # first: the strongest attack per step leaves the fewest survivors
+            stack.append(APGD(threat, steps=s["apgd_steps"], loss=entry.apgd_loss))
+        if "apgdt_steps" in s:  # aims at each other class: finds what the runner-up hides
+            stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["targets"]))
+        steps = s[entry.pgd_steps]
+        stack.append(PGD(threat, steps=steps, restarts=s["restarts"]))
+        if "queries" in s:
+            stack.append(Square(threat, queries=s["queries"]))
+        out[name] = stack
+    if include is not None and set(include) - set(out):
+        raise ValueError(f"unknown threats {sorted(set(include) - set(out))} in include; "
+                         f"the {dataset} threats are {list(threats(dataset))}")
+    return out
+
+
+def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = None
+                    ) -> dict[str, list]:
+    """The evaluation behind every robust number we publish: ``attacks(dataset, "strong")``.
+
+    Per l_p threat: APGD (DLR loss for l_inf and l_2; l1-APGD with the exact l_1-ball-and-box
+    projection for l_1), then targeted APGD (targeted DLR loss, 50 steps at each of the 9 classes
+    ranked highest after the true one), then PGD (100 steps, 3 restarts; SLIDE with 200 steps for
+    l_1), then the gradient-free Square Attack (1000 queries, or ``queries``);
+    rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
+    ones before it left standing.
+    """
+    out = attacks(dataset, "strong", include)
+    if queries is not None:
+        out = {name: [Square(a.threat, queries=queries) if isinstance(a, Square) else a
+                      for a in stack] for name, stack in out.items()}
+    return out
