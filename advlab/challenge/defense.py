@@ -89,8 +89,8 @@ def build_defense(blob: bytes, allowed: list[str]) -> tuple[torch.nn.Module, str
     """The submitted model in eval mode and its architecture; raises RefusedDefense."""
     from safetensors.torch import load as load_bytes
 
-    from ..masking import Quantize
     from ..models import build_model
+    from ..models.masking import Quantize
 
     meta = read_metadata(blob)
     arch = meta.get("architecture") or (allowed[0] if len(allowed) == 1 else "")
