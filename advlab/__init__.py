@@ -23,8 +23,8 @@ __version__ = "0.1.0"
 
 # submodules reachable as advlab.NAME after a bare ``import advlab``
 _SUBMODULES = ("attacks", "data", "masking", "models", "presets", "threats", "zoo", "train",
-               "evaluation", "evaluate", "diagnose", "projections", "device", "viz", "widgets",
-               "tradeoff", "course", "course_figures")
+               "evaluation", "evaluate", "diagnose", "projections", "device", "notebook", "viz",
+               "widgets", "tradeoff", "course", "course_figures")
 # name -> the submodule that defines it
 _NAMES = {
     "AttackResult": "attacks", "fgsm": "attacks", "pgd": "attacks", "grid_attack": "attacks",

@@ -17,7 +17,7 @@ the adversarial examples are real.
 
 The l_inf-trained MNIST models of Tramer & Boneh (2019) learn something similar on their own:
 first-layer filters that threshold the pixels, which masks the gradients of l_1 and l_2 attacks
-(see ``advlab.viz``). With ``levels=2`` the quantiser is exactly such a threshold at 0.5.
+(see ``advlab.notebook.viz``). With ``levels=2`` the quantiser is exactly such a threshold at 0.5.
 """
 
 from __future__ import annotations

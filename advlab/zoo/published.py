@@ -8,9 +8,9 @@
 - ``HEADLINE``: the headline of Tramèr & Boneh's abstract ("merely 50%").
 - ``CITATIONS``: every citation the notebooks quote by name (the headline, the CIFAR10 rows).
 
-``advlab.zoo.table`` (the reproduction table, the model cards) and ``advlab.course_figures``
-(the notebooks' charts) import these; neither keeps a copy. Values are percentages; None: not
-reported by the source.
+``advlab.zoo.table`` (the reproduction table, the model cards) and
+``advlab.notebook.figures`` (the notebooks' charts) import these; neither keeps a copy. Values
+are percentages; None: not reported by the source.
 """
 
 from __future__ import annotations
