@@ -14,6 +14,9 @@ Carlini et al. (2019, "On evaluating adversarial robustness") and the flags Auto
 - gradient-free: a score-based Square Attack does not beat the gradient attack;
 - unbounded: accuracy falls to ~0 as eps grows until the ball covers the whole [0, 1] box.
 
+The checks run in the order of ``CHECKS``: ``MODEL_CHECKS`` look at the model itself, then the
+attack under test runs and each of ``ATTACK_CHECKS`` holds another attack's accuracy against it.
+
 A FLAG means the reported robust accuracy cannot be trusted as it stands; no flag does not prove
 robustness, it only means these known failure modes were not seen. Accuracies are over all n
 examples (clean mistakes count as errors); attacks only run on correctly classified ones.
@@ -33,7 +36,7 @@ from ..attacks.base import check_inputs, frozen
 from ..attacks.square import Square
 from ..threats import ThreatModel
 
-__all__ = ["diagnose", "DiagnosisReport", "Check"]
+__all__ = ["diagnose", "DiagnosisReport", "Check", "CHECKS", "MODEL_CHECKS", "ATTACK_CHECKS"]
 
 
 @dataclass
@@ -119,6 +122,148 @@ def _pct(a: float) -> str:
     return f"{100 * a:.1f}%"
 
 
+class _Run:
+    """One diagnosis under way: the model (frozen by the caller), the first n examples, and what
+    the checks measured so far (``acc``: accuracies as fractions of n; ``robust``: who survives
+    the attack under test; ``curve``: the accuracy-vs-eps curve)."""
+
+    def __init__(self, model, x, y, threat, attack, gradient_free, steps, eps_factors,
+                 noise_draws, tol, gen):
+        self.model, self.x, self.y, self.threat = model, x, y, threat
+        self.attack, self.gradient_free = attack, gradient_free
+        self.steps = getattr(attack, "steps", steps)  # the attack under test's own steps
+        self.eps_factors, self.noise_draws, self.tol, self.gen = eps_factors, noise_draws, tol, gen
+        self.n = x.shape[0]
+        with torch.no_grad():
+            self.out1, self.out2 = model(x), model(x)
+        self.clean = self.out1.argmax(1) == y
+        self.acc = {"clean": self.clean.float().mean().item()}
+        self.idx = self.clean.nonzero().squeeze(1)
+        self.xc, self.yc = x[self.idx], y[self.idx]
+        self.robust: torch.Tensor | None = None
+        self.curve: list[tuple[float, float]] = []
+
+    def accuracy(self, correct: torch.Tensor) -> float:
+        return correct.sum().item() / self.n
+
+    def survives(self, atk, th=None) -> torch.Tensor:
+        """(n,) bool: clean-correct and still correct under ``atk`` (checked against ``th``,
+        by default the threat under test)."""
+        ok = torch.zeros(self.n, dtype=torch.bool, device=self.x.device)
+        if self.idx.numel():
+            ok[self.idx] = _correct_under(self.model, self.xc, self.yc, atk,
+                                          self.threat if th is None else th)
+        return ok
+
+    def measure_attack(self) -> None:
+        """Run the attack under test: what the attack checks hold their attacks against."""
+        self.robust = self.survives(self.attack)
+        self.acc["attack"] = self.accuracy(self.robust)
+
+    def held_against_attack(self, name: str, correct: torch.Tensor) -> tuple[bool, str]:
+        """Record ``name``'s accuracy; passed: it is not below the attack's by more than tol."""
+        self.acc[name] = self.accuracy(correct)
+        return self.acc[name] >= self.acc["attack"] - self.tol, _pct(self.acc[name])
+
+
+# Each check: run -> (passed, evidence). The model checks come first; the attack checks run
+# after the attack under test (``_Run.measure_attack``) and each holds another attack's
+# accuracy against it.
+
+
+def _logits(r: _Run) -> tuple[bool, str]:
+    sums = r.out1.sum(1)
+    probs = bool((r.out1 >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-3)
+    return not probs, ("outputs are non-negative and sum to 1 (probabilities)" if probs else
+                       f"outputs look like logits (range {r.out1.min().item():.3g} to "
+                       f"{r.out1.max().item():.3g})")
+
+
+def _deterministic(r: _Run) -> tuple[bool, str]:
+    gap = (r.out1 - r.out2).abs().max().item()
+    return gap <= 1e-5, f"two forward passes differ by at most {gap:.2g}"
+
+
+def _gradients(r: _Run) -> tuple[bool, str]:
+    xg = r.xc.clone().requires_grad_(True)
+    loss = F.cross_entropy(r.model(xg), r.yc, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, xg)
+    zero = (grad.flatten(1).abs().amax(dim=1) == 0).float()
+    frac = zero.mean().item() if zero.numel() else 0.0
+    return frac <= 0.1, f"input gradient exactly zero on {_pct(frac)} of the correct examples"
+
+
+def _single_step(r: _Run) -> tuple[bool, str]:
+    """FGSM for l_inf: one steepest-ascent step of size eps from x."""
+    one = PGD(r.threat, steps=1, step_size=r.threat.eps, random_start=False)
+    passed, shown = r.held_against_attack("single-step", r.survives(one))
+    return passed, f"one-step attack {shown} vs iterative {_pct(r.acc['attack'])}"
+
+
+def _random_noise(r: _Run) -> tuple[bool, str]:
+    noisy = r.clean.clone()
+    with torch.no_grad():
+        for _ in range(r.noise_draws):
+            if r.idx.numel():
+                noisy[r.idx] &= r.model(_noise(r.threat, r.xc, r.gen)).argmax(1) == r.yc
+    passed, shown = r.held_against_attack("noise", noisy)
+    return passed, f"random noise {shown} vs attack {_pct(r.acc['attack'])}"
+
+
+def _more_iterations(r: _Run) -> tuple[bool, str]:
+    strong = PGD(r.threat, steps=5 * r.steps, restarts=3)
+    more = r.robust.clone()
+    alive = r.robust.nonzero().squeeze(1)
+    if alive.numel():
+        more[alive] = _correct_under(r.model, r.x[alive], r.y[alive], strong, r.threat)
+    passed, shown = r.held_against_attack("more-iterations", more)
+    return passed, f"{5 * r.steps} steps x 3 restarts {shown} vs {_pct(r.acc['attack'])}"
+
+
+def _gradient_free(r: _Run) -> tuple[bool, str]:
+    passed, shown = r.held_against_attack("gradient-free", r.survives(r.gradient_free))
+    return passed, f"gradient-free {shown} vs gradient attack {_pct(r.acc['attack'])}"
+
+
+def _unbounded(r: _Run) -> tuple[bool, str]:
+    r.curve = [(float(r.threat.eps), r.acc["attack"])]
+    full = r.threat.diameter(r.x)
+    budgets = [f * r.threat.eps for f in r.eps_factors if f * r.threat.eps < full] + [full]
+    for e in budgets:
+        big = r.threat.with_eps(e)
+        r.curve.append((e, r.accuracy(r.survives(PGD(big, steps=r.steps), big))))
+    return r.curve[-1][1] <= r.tol, "accuracy vs eps: " + ", ".join(
+        f"{e:.3g}: {_pct(a)}" for e, a in r.curve)
+
+
+#: the checks on the model itself, in the order they run: (name, measure, hint when it fails)
+MODEL_CHECKS = (
+    ("logits", _logits, "remove the final softmax: attacks need logits"),
+    ("deterministic", _deterministic,
+     "a randomised model needs EOT (average gradients over its randomness)"),
+    ("gradients", _gradients,
+     "zero gradients: a non-differentiable or saturating layer; try BPDA "
+     "(advlab.masking.bpda) or a gradient-free attack"),
+)
+#: the checks held against the attack under test, in the order they run
+ATTACK_CHECKS = (
+    ("single-step", _single_step,
+     "a single step beating the iterative attack means its steps are misled"),
+    ("noise", _random_noise,
+     "random noise beats the attack: the attack is not following the loss"),
+    ("more-iterations", _more_iterations,
+     "the attack had not converged: use more steps/restarts (or APGD)"),
+    ("gradient-free", _gradient_free,
+     "a gradient-free attack beating the gradient attack is the classic sign of "
+     "gradient masking"),
+    ("unbounded", _unbounded,
+     "an attack with an unbounded budget must always succeed; it does not, so "
+     "its gradients are not leading anywhere"),
+)
+#: every check's name, in the order of the report
+CHECKS = tuple(name for name, _, _ in MODEL_CHECKS + ATTACK_CHECKS)
+
+
 def diagnose(
     model: nn.Module,
     data,
@@ -157,118 +302,22 @@ def diagnose(
     x, y = data
     x, y = x[:n], y[:n]
     check_inputs(model, x, y)
-    n = x.shape[0]
     attack = attack if attack is not None else PGD(threat, steps=steps)
     gradient_free = gradient_free if gradient_free is not None else Square(threat, queries)
     gen = torch.Generator(device=x.device).manual_seed(seed)
     checks: list[Check] = []
-    acc: dict[str, float] = {}
 
-    def add(check):
-        checks.append(check)
-        if verbose:
-            print(f"[{check.verdict}] {check.name}: {check.evidence}", flush=True)
+    def run_checks(table):
+        for name, measure, hint in table:
+            check = Check(name, *measure(run), hint)
+            checks.append(check)
+            if verbose:
+                print(f"[{check.verdict}] {check.name}: {check.evidence}", flush=True)
 
     with frozen(model):
-        with torch.no_grad():
-            out1, out2 = model(x), model(x)
-        clean = out1.argmax(1) == y
-        acc["clean"] = clean.float().mean().item()
-        idx = clean.nonzero().squeeze(1)
-        xc, yc = x[idx], y[idx]
-
-        def accuracy(correct: torch.Tensor) -> float:
-            return correct.sum().item() / n
-
-        def survives(atk, th=threat) -> torch.Tensor:
-            """(n,) bool: clean-correct and still correct under ``atk`` (checked against th)."""
-            ok = torch.zeros(n, dtype=torch.bool, device=x.device)
-            if idx.numel():
-                ok[idx] = _correct_under(model, xc, yc, atk, th)
-            return ok
-
-        # 1. logits, not probabilities
-        sums = out1.sum(1)
-        probs = bool((out1 >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-3)
-        add(Check("logits", not probs,
-                  "outputs are non-negative and sum to 1 (probabilities)" if probs else
-                  f"outputs look like logits (range {out1.min().item():.3g} to "
-                  f"{out1.max().item():.3g})",
-                  "remove the final softmax: attacks need logits"))
-
-        # 2. deterministic
-        gap = (out1 - out2).abs().max().item()
-        add(Check("deterministic", gap <= 1e-5,
-                  f"two forward passes differ by at most {gap:.2g}",
-                  "a randomised model needs EOT (average gradients over its randomness)"))
-
-        # 3. non-zero input gradients
-        xg = xc.clone().requires_grad_(True)
-        loss = F.cross_entropy(model(xg), yc, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, xg)
-        zero = (grad.flatten(1).abs().amax(dim=1) == 0).float()
-        frac = zero.mean().item() if zero.numel() else 0.0
-        add(Check("gradients", frac <= 0.1,
-                  f"input gradient exactly zero on {_pct(frac)} of the correct examples",
-                  "zero gradients: a non-differentiable or saturating layer; try BPDA "
-                  "(advlab.masking.bpda) or a gradient-free attack"))
-
-        # the attack under test
-        robust = survives(attack)
-        acc["attack"] = accuracy(robust)
-        alive = robust.nonzero().squeeze(1)
-
-        # 4. single step (FGSM for l_inf: one steepest-ascent step of size eps from x)
-        one = PGD(threat, steps=1, step_size=threat.eps, random_start=False)
-        single = survives(one)
-        acc["single-step"] = accuracy(single)
-        add(Check("single-step", acc["single-step"] >= acc["attack"] - tol,
-                  f"one-step attack {_pct(acc['single-step'])} vs iterative "
-                  f"{_pct(acc['attack'])}",
-                  "a single step beating the iterative attack means its steps are misled"))
-
-        # 5. random noise of the same size
-        noisy = clean.clone()
-        with torch.no_grad():
-            for _ in range(noise_draws):
-                if idx.numel():
-                    noisy[idx] &= model(_noise(threat, xc, gen)).argmax(1) == yc
-        acc["noise"] = accuracy(noisy)
-        add(Check("noise", acc["noise"] >= acc["attack"] - tol,
-                  f"random noise {_pct(acc['noise'])} vs attack {_pct(acc['attack'])}",
-                  "random noise beats the attack: the attack is not following the loss"))
-
-        # 6. more steps and restarts
-        steps0 = getattr(attack, "steps", steps)
-        strong = PGD(threat, steps=5 * steps0, restarts=3)
-        more = robust.clone()
-        if alive.numel():
-            more[alive] = _correct_under(model, x[alive], y[alive], strong, threat)
-        acc["more-iterations"] = accuracy(more)
-        add(Check("more-iterations", acc["more-iterations"] >= acc["attack"] - tol,
-                  f"{5 * steps0} steps x 3 restarts {_pct(acc['more-iterations'])} vs "
-                  f"{_pct(acc['attack'])}",
-                  "the attack had not converged: use more steps/restarts (or APGD)"))
-
-        # 7. gradient-free attack
-        free = survives(gradient_free)
-        acc["gradient-free"] = accuracy(free)
-        add(Check("gradient-free", acc["gradient-free"] >= acc["attack"] - tol,
-                  f"gradient-free {_pct(acc['gradient-free'])} vs gradient attack "
-                  f"{_pct(acc['attack'])}",
-                  "a gradient-free attack beating the gradient attack is the classic sign of "
-                  "gradient masking"))
-
-        # 8. unbounded budgets
-        curve = [(float(threat.eps), acc["attack"])]
-        full = threat.diameter(x)
-        budgets = [f * threat.eps for f in eps_factors if f * threat.eps < full] + [full]
-        for e in budgets:
-            big = threat.with_eps(e)
-            curve.append((e, accuracy(survives(PGD(big, steps=steps0), big))))
-        last = curve[-1][1]
-        add(Check("unbounded", last <= tol,
-                  "accuracy vs eps: " + ", ".join(f"{e:.3g}: {_pct(a)}" for e, a in curve),
-                  "an attack with an unbounded budget must always succeed; it does not, so "
-                  "its gradients are not leading anywhere"))
-    return DiagnosisReport(threat, n, checks, acc, curve)
+        run = _Run(model, x, y, threat, attack, gradient_free, steps, eps_factors, noise_draws,
+                   tol, gen)
+        run_checks(MODEL_CHECKS)
+        run.measure_attack()
+        run_checks(ATTACK_CHECKS)
+    return DiagnosisReport(threat, run.n, checks, run.acc, run.curve)
