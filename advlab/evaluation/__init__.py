@@ -5,8 +5,8 @@
 - ``presets``: the paper's threat models and budgets and the attack stacks per strength
   (``attacks``, ``trusted_attacks``: the evaluation behind every published number);
 - ``diagnostics``: ``diagnose``, the named gradient-masking checks (``CHECKS``);
-- ``affine``: the affine set of two threats, notebook 6's table; ``affine_stored``: that table
-  as measured.
+- ``affine``: the affine set of two threats (its attacks, one model's row of notebook 6's
+  table); ``affine_stored``: that table as measured on the zoo (by ``advlab.zoo.affine_table``).
 
 Each module is imported on its own (``from advlab.evaluation.union import evaluate_union``);
 the old flat paths (``advlab.evaluate``, ``advlab.presets``, ``advlab.diagnose``,
