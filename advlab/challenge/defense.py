@@ -3,7 +3,7 @@ challenge's fixed list; the grader evaluates them with the trusted attacks.
 
 A submission is ``NAME.safetensors`` or a folder ``NAME/`` holding one (``defense.safetensors``
 preferred). The file's metadata names the architecture (``save_defense`` writes it); a
-``quantized-*`` architecture puts :class:`advlab.masking.Quantize` (metadata ``levels``) in
+``quantized-*`` architecture puts :class:`advlab.models.masking.Quantize` (metadata ``levels``) in
 front of the network, the classic input-quantisation defence. Pickles (``.pt``, ``.pth``,
 ``.pkl``, ``.ckpt``, ``.bin``) are refused unopened: loading one can run any code.
 

@@ -6,8 +6,8 @@ One line per threat. Adding a threat model is one module (a ``ThreatModel`` subc
 
     register(ThreatInfo("brightness", Brightness, "brightness", budgets={"mnist": 0.3}))
 
-after which ``advlab.presets.threats("mnist")`` includes it and ``presets.attacks`` gives it the
-standard gradient attacks (see docs/threats.md).
+after which ``advlab.evaluation.presets.threats("mnist")`` includes it and ``presets.attacks``
+gives it the standard gradient attacks (see docs/threats.md).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class _BudgetTable(Mapping):
         return repr(dict(self.items()))
 
 
-#: data set -> {threat name: the paper's budget} (``advlab.presets.BUDGETS``)
+#: data set -> {threat name: the paper's budget} (``advlab.evaluation.presets.BUDGETS``)
 BUDGETS = _BudgetTable()
 
 
