@@ -1,0 +1,99 @@
+"""Measure a shipped zoo model and keep the numbers: ``advlab/zoo/results/NAME.json``.
+
+:func:`evaluate` runs the evaluation of a strength (``advlab.zoo.table.evaluate_model``) on the
+first N MNIST test images, or on one of S equal slices of them (run the S slices in parallel
+processes, then :func:`merge`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import HERE, refresh
+
+__all__ = ["RESULTS", "describe_attack", "evaluate", "merge"]
+
+RESULTS = HERE / "results"
+
+
+def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
+             suffix: str = "", device: str | None = None) -> dict:
+    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json.
+
+    ``shard=(k, s)`` measures only the k-th of s equal slices of the n images (run the s slices
+    in parallel processes, then ``merge``); its numbers go to NAME.shard-k-of-s.json.
+    ``suffix``: keep the numbers in NAME{suffix}.json instead (an extra measurement, shown on
+    the card but not in the table). ``device``: default the GPU when present, else the CPU.
+    """
+    import advlab.zoo as zoo
+
+    refresh()  # the manifest may have been rewritten since this process read it
+    from ..data import mnist_tensors
+    from ..device import pick_device
+    from ..presets import attacks
+    from .table import evaluate_model
+
+    k, s = shard
+    if n % s or not 0 <= k < s:
+        raise ValueError(f"need 0 <= k < s and s dividing n, got shard {k}/{s} of {n}")
+    dev = pick_device(device)
+    x, y = mnist_tensors(n, train=False)
+    lo, hi = k * n // s, (k + 1) * n // s
+    t0 = time.time()
+    acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
+                         strength, progress=False, keep_outcomes=True)
+    res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
+           "attacks": "; ".join(f"{k}: {', '.join(describe_attack(a) for a in v)}"
+                                for k, v in attacks("mnist", strength).items()),
+           "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
+                      f"--n {n}" + (f" --suffix {suffix}" if suffix else "")}
+    name = name + suffix
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if s == 1:
+        (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    else:
+        res["slice"] = [lo, hi]
+        (RESULTS / f"{name}.shard-{k}-of-{s}.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def merge(name: str, s: int, suffix: str = "") -> dict:
+    """Merge the s shard results of ``name`` (equal slices) into NAME.json."""
+    from .table import COLUMNS
+
+    name = name + suffix
+    paths = [RESULTS / f"{name}.shard-{k}-of-{s}.json" for k in range(s)]
+    parts = [json.loads(p.read_text()) for p in paths]
+    res = dict(parts[0])
+    res.pop("slice", None)
+    for c in COLUMNS:
+        res[c] = sum(p[c] for p in parts) / s
+    res["seconds"] = max(p["seconds"] for p in parts)
+    if all("outcomes" in p for p in parts):
+        from .outcomes import concat
+
+        res["outcomes"] = concat([p["outcomes"] for p in parts])
+    res["shards"] = s
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    for p in paths:
+        p.unlink()
+    return res
+
+
+def describe_attack(attack) -> str:
+    """How an attack of ``advlab.presets`` is quoted in the results: kind, steps, restarts."""
+    th = getattr(attack, "threat", None)
+    if th is not None and hasattr(attack, "queries"):
+        return f"{type(attack).__name__} {attack.queries} queries"
+    if th is not None and hasattr(attack, "steps"):
+        kind = type(attack).__name__
+        restarts = getattr(attack, "restarts", 1)
+        if hasattr(attack, "targets"):
+            return f"{kind} {attack.targets} targets x {attack.steps} steps"
+        return f"{kind} {attack.steps} steps" + (f" x {restarts} restarts" if restarts > 1 else "")
+    kw = getattr(attack, "keywords", {})
+    if "threat" in kw:
+        t = kw["threat"]
+        return f"grid {t.n_rot} x {t.n_trans} x {t.n_trans}"
+    return type(attack).__name__
