@@ -27,8 +27,8 @@ def monitor(model, recipe: Recipe, test, device) -> dict:
     rotation-translation: the coarse 11 x 3 x 3 grid. ``test_union``: the union of the recipe's
     threats. Still an upper bound (the published numbers use the "strong" attacks).
     """
-    from ..evaluate import evaluate_union
-    from ..presets import attacks
+    from ..evaluation.presets import attacks
+    from ..evaluation.union import evaluate_union
 
     x, y = (t.to(device) for t in test)
     names = sorted({a.threat for a in recipe.attacks})

@@ -31,7 +31,7 @@ def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     refresh()  # the manifest may have been rewritten since this process read it
     from ..data import mnist_tensors
     from ..device import pick_device
-    from ..presets import attacks
+    from ..evaluation.presets import attacks
     from .table import evaluate_model
 
     k, s = shard

@@ -17,34 +17,22 @@ import json
 import sys
 from pathlib import Path
 
-from . import (
-    CARDS,
-    HERE,
-    LOGS,
-    MANIFEST_PATH,
-    WEIGHTS,
-    ZooEntry,
-    read_manifest,
-    refresh,
-    sha256_of,
-    write_manifest,
-)
+from . import CARDS, HERE, LOGS, MANIFEST_PATH, WEIGHTS
 from .card_notes import MEASURE_NOTES, TRAINING_NOTES
 from .measure import RESULTS, evaluate, merge
 from .model_card import card_text, write_card
-from .published import HEADLINE, PUBLISHED
 from .shipping import publish, register_weights, run_weights
 
 # The tool's parts: .shipping (weights, log and sha256 into the package), .measure (the stored
 # numbers), .model_card and .card_notes (the model card); their public names stay here too.
 __all__ = ["MEASURE_NOTES", "RESULTS", "TRAINING_NOTES", "card_text", "evaluate", "main",
            "merge", "publish", "register_weights", "run_weights", "write_card",
-           # as imported here before the split
-           "CARDS", "HEADLINE", "HERE", "LOGS", "MANIFEST_PATH", "PUBLISHED", "WEIGHTS",
-           "ZooEntry", "read_manifest", "refresh", "sha256_of", "write_manifest"]
+           # the zoo's folders, as imported here before the split
+           "CARDS", "HERE", "LOGS", "MANIFEST_PATH", "WEIGHTS"]
 
 
 def main(argv=None) -> int:
+    """``python -m advlab.zoo.publish NAME [--run RUN] [--evaluate ...] [--merge S]``."""
     p = argparse.ArgumentParser(prog="python -m advlab.zoo.publish", description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("name")
