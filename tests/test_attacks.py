@@ -286,6 +286,41 @@ def test_generator_leaves_global_rng_alone(tiny):
     assert not torch.equal(other.x_adv, first[1].x_adv)
 
 
+def test_pgd_object_without_generator_seeds_its_own(tiny):
+    # evaluate_union calls its attacks without a generator: PGD must then be as reproducible as
+    # APGD and Square (before, it drew its random start from the global RNG, and two trusted
+    # evaluations of the same model could disagree by an image)
+    g = _gen()
+    x, y = torch.rand(6, 1, 28, 28, generator=g), torch.randint(0, 10, (6,), generator=g)
+    for threat in (Linf(0.3), L2(2.0), L1(10.0)):
+        state = torch.get_rng_state()
+        a = PGD(threat, steps=2)(tiny, x, y)
+        assert torch.equal(torch.get_rng_state(), state)
+        torch.rand(3)  # moving the global RNG changes nothing
+        b = PGD(threat, steps=2)(tiny, x, y)
+        assert torch.equal(a.x_adv, b.x_adv)
+        c = PGD(threat, steps=2, seed=1)(tiny, x, y)
+        assert not torch.equal(a.x_adv, c.x_adv)
+
+
+def test_fit_draws_a_new_random_start_per_batch(tiny):
+    # fit passes one running generator to the attack: two batches of the same shape start from
+    # different noise (an attack seeded per call would repeat it)
+    from advlab.train.basic import fit
+
+    starts = []
+
+    def spy(model, x, y, generator=None):
+        assert generator is not None, "fit called the attack without its generator"
+        starts.append(torch.rand(1, generator=generator).item())
+        return PGD(Linf(0.1), steps=1)(model, x, y, generator=generator)
+
+    g = _gen()
+    x, y = torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)
+    fit(tiny, x, y, epochs=1, batch_size=4, attack=spy)
+    assert len(starts) == 2 and starts[0] != starts[1]
+
+
 def test_float64_stays_float64(tiny):
     model = tiny.double()
     g = _gen()

@@ -125,7 +125,11 @@ def pgd(
 
 @dataclass(frozen=True)
 class PGD:
-    """PGD as a stateless attack object: ``PGD(Linf(0.3), steps=40)(model, x, y)``."""
+    """PGD as a stateless attack object: ``PGD(Linf(0.3), steps=40)(model, x, y)``.
+
+    Without a ``generator``, each call seeds a local one with ``seed`` (deterministic results;
+    the global RNG is neither read nor advanced), as APGD and Square do.
+    """
 
     threat: ThreatModel
     steps: int = 40
@@ -133,8 +137,11 @@ class PGD:
     restarts: int = 1
     random_start: bool = True
     loss: str = "ce"
+    seed: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
+        if generator is None:
+            generator = torch.Generator(device=x.device).manual_seed(self.seed)
         return pgd(model, x, y, self.threat, self.steps, self.step_size, self.restarts,
                    self.random_start, self.loss, generator=generator)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -31,6 +32,10 @@ def fit(
     Shuffling uses a local generator seeded with ``seed``; the global RNG is left alone.
     """
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    # the attack's random starts: one running generator for the whole run (an attack object
+    # called without one would seed its own, and every batch would start from the same noise)
+    agen = torch.Generator(device=x.device).manual_seed(seed + 1)
+    pass_gen = attack is not None and _takes_generator(attack)
     params = model.parameters()
     opt = optimizer(params) if optimizer is not None else torch.optim.Adam(params, lr=lr)
     model.train()
@@ -40,10 +45,20 @@ def fit(
             idx = order[i:i + batch_size]
             xb, yb = x[idx], y[idx]
             if attack is not None:
-                xb = attack(model, xb, yb).x_adv
+                res = attack(model, xb, yb, generator=agen) if pass_gen else attack(model, xb, yb)
+                xb = res.x_adv
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     model.eval()
     return model
+
+
+def _takes_generator(attack) -> bool:
+    """Whether ``attack`` accepts a ``generator`` keyword (advlab's attack objects do)."""
+    try:
+        params = inspect.signature(attack).parameters
+    except (TypeError, ValueError):
+        return False
+    return "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
