@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,34 +174,21 @@ def _read_outcomes(path: Path, n_batches: int) -> list[dict]:
     return out
 
 
-def _cell_problems(logs) -> list[str]:
-    return [f"code cell {g.index + 1}: {g.status}: {g.detail}"[:400] for g in logs
-            if g.status in ("error", "timeout", "dead", "skipped")]
-
-
 def run_notebook(ch: Challenge, cells: list[str], raw: bytes, filename: str, payload: dict,
                  n_batches: int) -> SandboxRun:
     """Run the submission's cells, then the attack on every batch, in a fresh sandboxed kernel
     (:mod:`advlab.course.engine`); every process it started is gone before anything is read."""
-    from ..course import isolation
-    from ..course.engine import CellLog, KernelRun, run_cells
+    from ..course.engine import CellLog
+    from ..course.kernel_session import cell_problems, notebook_session, replay, send_inputs
 
     limits = limits_of(ch)
-    scratch = isolation.Scratch(Path(tempfile.mkdtemp(prefix="advlab-challenge-")))
-    run = KernelRun(scratch, limits)
-    try:
-        nb_path = scratch.work / Path(filename).name
-        nb_path.write_bytes(raw)
-        if run.uid is not None:
-            os.chown(nb_path, run.uid, run.uid)
-        run_cells(run, kernel.PREAMBLE, cells)
-        problems = _cell_problems(run.logs)
+    with notebook_session(limits, raw, filename, "advlab-challenge-", kernel.PREAMBLE,
+                          cells) as (scratch, run):
+        problems = cell_problems(run.logs)
         if not run.alive():  # the time limit was reached: one fresh replay for the attack
-            run.deadline = time.monotonic() + limits.submission_timeout
-            run_cells(run, kernel.PREAMBLE, cells)
+            replay(run, kernel.PREAMBLE, cells, limits)
         in_path, out_path = scratch.inbox / "challenge_in.pt", scratch.io / "challenge_out.pt"
-        torch.save(payload, in_path)  # the kernel cannot write inbox/
-        os.chmod(in_path, 0o644)
+        send_inputs(payload, in_path)
         if run.alive():
             src = kernel.run_source(ch.attack.function, str(in_path), str(out_path),
                                     limits.call_timeout)
@@ -216,9 +200,6 @@ def run_notebook(ch: Challenge, cells: list[str], raw: bytes, filename: str, pay
         run.close()
         outcomes = _read_outcomes(out_path, n_batches)
         return SandboxRun(outcomes, problems, run.iso.level, list(run.survivors))
-    finally:
-        run.close()
-        shutil.rmtree(scratch.root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +264,7 @@ def entry_from(student: str, rc: Recheck, threat, notes: list[str]) -> Entry:
 def grade_attack(ch: Challenge, raw: bytes, student: str = "student",
                  filename: str = "attack.ipynb", prepared: AttackSetup | None = None) -> Entry:
     """Grade one attack notebook given as bytes; never raises because of what it contains."""
-    from ..course.grade import read_notebook_cells
+    from ..course.notebook_cells import read_notebook_cells
     from ..course.provenance import source_flags
 
     start = time.monotonic()

@@ -9,10 +9,13 @@ problems and flags the instructor should read. ``results.json`` also carries Gra
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+# Gradescope's pieces shared with the course grader (advlab_version, write_new: also here)
+from ..course.gradescope import advlab_version, review_lines, write_new, write_student_json
+
+__all__ = ["TRACKS", "Entry", "advlab_version", "test", "write_new", "write_student_results"]
 
 TRACKS = ("attack", "defense")
 
@@ -47,18 +50,11 @@ class Entry:
         lines += [f"  {k}: {_fmt(v)}" for k, v in self.metrics.items()]
         if self.evaluation:
             lines.append(f"  evaluation: {self.evaluation}")
-        if self.problems:
-            lines.append("Problems:")
-            lines += [f"  {p}" for p in self.problems[:20]]
-        if self.flags:
-            lines.append("Flagged for review by your instructor:")
-            lines += [f"  {f}" for f in self.flags]
+        lines += review_lines(self.problems, self.flags, "Problems:")
         return "\n".join(lines)
 
     def as_gradescope(self, leaderboard: list[dict]) -> dict:
         """Gradescope's ``results.json`` (with its ``leaderboard`` key)."""
-        from ..course.grade import advlab_version
-
         return {
             "score": round(self.score, 4),
             "max_score": self.max_score,
@@ -92,15 +88,6 @@ def test(name: str, score: float, max_score: float, output: str, number: str) ->
             "status": status, "output": output, "visibility": "visible"}
 
 
-def write_new(path: Path, text: str) -> None:
-    """Write ``text`` to a fresh file at ``path`` (an existing file or link is replaced)."""
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
 def write_student_results(entries: list[Entry], out_dir: Path, leaderboard_of) -> None:
     """``OUT/<student>/results.json`` per entry; ``leaderboard_of(entry)`` gives its
     Gradescope leaderboard list. Student names must already be unique (intake does that)."""
@@ -109,9 +96,4 @@ def write_student_results(entries: list[Entry], out_dir: Path, leaderboard_of) -
         raise ValueError("student names are not unique; nothing written")
     out_dir.mkdir(parents=True, exist_ok=True)
     for e in entries:
-        d = out_dir / e.student
-        if d.is_symlink():
-            d.unlink()
-        d.mkdir(parents=True, exist_ok=True)
-        write_new(d / "results.json", json.dumps(e.as_gradescope(leaderboard_of(e)), indent=2)
-                  + "\n")
+        write_student_json(out_dir, e.student, e.as_gradescope(leaderboard_of(e)))
