@@ -133,10 +133,15 @@ def linf_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) ->
 
 
 def l2_fgm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    """One l_2 step of length ``eps`` along the normalised gradient, clipped to [0, 1]."""
-    g = _input_grad(model, x, y)
-    norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return (x + eps * g / norm).clamp(0, 1).detach()
+    """One l_2 step of length ``eps`` along the normalised gradient, clipped to [0, 1].
+
+    x (N, C, H, W) in [0, 1], y (N,); the direction is the l_2 threat's steepest ascent
+    (``advlab.threats.L2.direction``: grad / ||grad||_2 per example, 0 for a zero gradient),
+    which does not depend on the threat's budget.
+    """
+    from ..threats import L2
+
+    return (x + eps * L2().direction(_input_grad(model, x, y))).clamp(0, 1).detach()
 
 
 ATTACKS = {"linf_fgsm": linf_fgsm, "l2_fgm": l2_fgm}
