@@ -92,3 +92,15 @@ def in_box_verdict(x: torch.Tensor, x_adv, shape) -> Verdict | None:
             "clip the adversarial image to the valid pixel range",
         )
     return None
+
+
+def in_ball_verdict(x: torch.Tensor, x_adv, eps: float) -> Verdict | None:
+    """Fail unless ``x_adv`` passes :func:`in_box_verdict` and max |x_adv - x| <= ``eps``
+    (up to 1e-5); x, x_adv (N, C, H, W)."""
+    bad = in_box_verdict(x, x_adv, tuple(x.shape))
+    if bad is not None:
+        return bad
+    linf = (x_adv.double() - x.double()).abs().max().item()
+    if linf > eps + 1e-5:
+        return Verdict(False, f"max |x_adv - x| <= eps = {eps}", f"{linf:.4g}")
+    return None

@@ -139,21 +139,9 @@ def _pgd_exact_case(name, arch, offset, steps, hidden=False):
     return Case(name, [call], attack_close(x, expected, max_frac=0.002), describe, 1.0, hidden)
 
 
-def _pgd_random_start_case():
-    m = model_arg("tiny_mlp")
-    x, y = images(32, 40)
-    eps, alpha, steps = 0.15, 0.04, 10
-    ref_loss = mean_loss(
-        live_model(m),
-        ref_pgd_linf(
-            live_model(m), x, y, eps, alpha, steps, generator=torch.Generator().manual_seed(0)
-        ),
-        y,
-    )
-    calls = [
-        Call((m, x, y, eps, alpha, steps), {"random_start": True, "generator": GeneratorArg(s)})
-        for s in (1, 2, 1)
-    ]
+def _pgd_random_start_judge(m, x, y, eps, ref_loss):
+    """A judge: every output in the box and the eps-ball, other seeds give other results, the
+    same seed the same, and the loss at least 80% of the reference's ``ref_loss``."""
 
     def judge(outcomes):
         outs = [o.value for o in outcomes]
@@ -193,6 +181,26 @@ def _pgd_random_start_case():
             )
         return Verdict(True)
 
+    return judge
+
+
+def _pgd_random_start_case():
+    m = model_arg("tiny_mlp")
+    x, y = images(32, 40)
+    eps, alpha, steps = 0.15, 0.04, 10
+    ref_loss = mean_loss(
+        live_model(m),
+        ref_pgd_linf(
+            live_model(m), x, y, eps, alpha, steps, generator=torch.Generator().manual_seed(0)
+        ),
+        y,
+    )
+    calls = [
+        Call((m, x, y, eps, alpha, steps), {"random_start": True, "generator": GeneratorArg(s)})
+        for s in (1, 2, 1)
+    ]
+
+    judge = _pgd_random_start_judge(m, x, y, eps, ref_loss)
     describe = (
         f"32 MNIST test images, pretrained TinyMLP, eps={eps}, step_size={alpha}, "
         f"steps={steps}, random_start=True, generators seeded 1, 2 and 1 again"

@@ -171,24 +171,9 @@ def _union_cases():
     ]
 
 
-def _simulate_case(name, kwargs, n, hidden=False):
-    exact = {
-        "clean": ref_accuracy(
-            **{k: kwargs[k] for k in ("p0", "alpha", "d", "a", "b")}, threat="clean"
-        ),
-        "linf": ref_accuracy(
-            **{k: kwargs[k] for k in ("p0", "alpha", "d", "a", "b")},
-            threat="linf",
-            eps=kwargs["eps_inf"],
-        ),
-        "l1": ref_accuracy(
-            **{k: kwargs[k] for k in ("p0", "alpha", "d", "a", "b")},
-            threat="l1",
-            eps=kwargs["eps_1"],
-        ),
-        "union": ref_union_accuracy(**kwargs),
-    }
-    calls = [Call((), dict(kwargs, n=n, generator=GeneratorArg(s))) for s in (1, 2, 1)]
+def _simulate_judge(exact, n):
+    """A judge: a dict with the keys of ``exact``, each estimate (of ``n`` samples) close to the
+    exact value, other seeds giving other estimates and the same seed the same."""
 
     def judge(outcomes):
         outs = [o.value for o in outcomes]
@@ -226,8 +211,20 @@ def _simulate_case(name, kwargs, n, hidden=False):
             )
         return Verdict(True)
 
+    return judge
+
+
+def _simulate_case(name, kwargs, n, hidden=False):
+    model = {k: kwargs[k] for k in ("p0", "alpha", "d", "a", "b")}
+    exact = {
+        "clean": ref_accuracy(**model, threat="clean"),
+        "linf": ref_accuracy(**model, threat="linf", eps=kwargs["eps_inf"]),
+        "l1": ref_accuracy(**model, threat="l1", eps=kwargs["eps_1"]),
+        "union": ref_union_accuracy(**kwargs),
+    }
+    calls = [Call((), dict(kwargs, n=n, generator=GeneratorArg(s))) for s in (1, 2, 1)]
     describe = _describe(**kwargs, n=n) + ", generators seeded 1, 2 and 1 again"
-    return Case(name, calls, judge, describe, 1.5, hidden)
+    return Case(name, calls, _simulate_judge(exact, n), describe, 1.5, hidden)
 
 
 def _simulate_cases():
