@@ -48,6 +48,7 @@ from .base import (
     better,
     check_logits,
     misclassified,
+    own_generator,
     per_example_loss,
 )
 
@@ -303,8 +304,7 @@ class APGD:
     seed: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
-        if generator is None:
-            generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        generator = own_generator(generator, self.seed, x)
         return apgd(model, x, y, self.threat, self.steps, self.restarts, self.loss,
                     generator=generator)
 
@@ -323,7 +323,6 @@ class APGDT:
     seed: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
-        if generator is None:
-            generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        generator = own_generator(generator, self.seed, x)
         return apgd_targeted(model, x, y, self.threat, self.targets, self.steps,
                              generator=generator)

@@ -25,7 +25,8 @@ from torch import nn
 
 __all__ = ["AttackResult", "frozen", "check_inputs", "check_logits", "attack_session",
            "best_of_restarts", "per_example_loss", "misclassified", "better", "where", "take",
-           "put", "clone_perturbation", "checked_step_size", "take_step_size"]
+           "put", "clone_perturbation", "checked_step_size", "take_step_size",
+           "own_generator"]
 
 
 @dataclass
@@ -107,6 +108,14 @@ def best_of_restarts(n: int, device, restarts: int, run) -> AttackResult:
             if todo.numel() == 0:
                 break
     return best
+
+
+def own_generator(generator: torch.Generator | None, seed: int, x: torch.Tensor):
+    """``generator``, else a new one on x's device seeded with ``seed``: an attack object called
+    without a generator gives the same result every call and leaves the global RNG alone."""
+    if generator is not None:
+        return generator
+    return torch.Generator(device=x.device).manual_seed(seed)
 
 
 def where(mask: torch.Tensor, new, old):

@@ -24,6 +24,7 @@ from .base import (
     checked_step_size,
     clone_perturbation,
     misclassified,
+    own_generator,
     per_example_loss,
     take_step_size,
     where,
@@ -140,8 +141,7 @@ class PGD:
     seed: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
-        if generator is None:
-            generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        generator = own_generator(generator, self.seed, x)
         return pgd(model, x, y, self.threat, self.steps, self.step_size, self.restarts,
                    self.random_start, self.loss, generator=generator)
 

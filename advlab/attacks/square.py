@@ -35,7 +35,7 @@ from torch import nn
 
 from ..projections import project_l1_box
 from ..threats import ThreatModel, registry
-from .base import AttackResult, attack_session, per_example_loss
+from .base import AttackResult, attack_session, own_generator, per_example_loss
 
 __all__ = ["square_attack", "Square", "window_side"]
 
@@ -244,7 +244,6 @@ class Square:
     seed: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
-        if generator is None:
-            generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        generator = own_generator(generator, self.seed, x)
         return square_attack(model, x, y, self.threat, self.queries, self.p_init, self.loss,
                              generator=generator)
