@@ -97,6 +97,16 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
+def previous_rows(path: Path, n: int, suite: str) -> list[dict]:
+    """The rows of an earlier run's ``--out`` file, if it measured the same n and suite."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
+        raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
+    return old["rows"]
+
+
 def load_model(spec: str):
     """A zoo name, or ``FILE.safetensors[:ARCH]`` (default compact-cnn)."""
     if spec in zoo.available():
@@ -116,12 +126,16 @@ def checkpoint_spec(spec: str) -> tuple[Path, str]:
     return Path(stem + sep), arch.lstrip(":") or "compact-cnn"
 
 
-def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200):
+def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=(),
+            keep=None):
+    """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each."""
     model = load_model(model_name)
     if next(model.parameters()).device.type == "cpu":
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     rows = []
     for name in names:
+        if name in done:
+            continue
         theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
                                                             ead_steps)
         ours, t_ours = robust_under_advlab(model, x, y, name, queries)
@@ -136,6 +150,8 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200):
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
         })
         print(_line(rows[-1]), flush=True)
+        if keep is not None:
+            keep(rows[-1])
     return rows
 
 
@@ -166,6 +182,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/vs_autoattack.json"))
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in --out (same n and suite) and add the others")
     args = p.parse_args(argv)
     names = [t.strip() for t in args.threats.split(",") if t.strip()]
     bad = [t for t in names if t not in NORMS]
@@ -184,15 +202,23 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
-    print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
-          f"threads\n{HEADER}", flush=True)
-    rows = [r for m in models for r in compare(m, x, y, names, args.suite, args.batch,
-                                               args.queries, args.ead_steps)]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/vs_autoattack.py " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
-    args.out.write_text(json.dumps({"command": command, "suite": args.suite, "rows": rows},
-                                   indent=1))
+    rows = previous_rows(args.out, args.n, args.suite) if args.resume else []
+    print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
+          f"threads\n{HEADER}", flush=True)
+    for r in rows:
+        print(_line(r) + "  (kept from " + str(args.out) + ")", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(row):  # written after every row, so a long run loses at most one row
+        rows.append(row)
+        args.out.write_text(json.dumps({"command": command, "suite": args.suite, "n": args.n,
+                                        "rows": rows}, indent=1))
+
+    for m in models:
+        done = {r["threat"] for r in rows if r["model"] == m}
+        compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep)
     print(f"wrote {args.out}")
     return 0
 

@@ -127,3 +127,38 @@ def test_cli_trains_a_recipe(tmp_path, data, monkeypatch, capsys):
     args = p.parse_args(["train", "--list"])
     assert args.func(args) == 0
     assert "mnist-msd" in capsys.readouterr().out
+
+
+def test_a_checkpoint_older_than_a_recipe_field_still_resumes(tmp_path, data):
+    # Checkpoints store the recipe as JSON; a field added to Recipe later (monitor_strength was)
+    # must not orphan the runs that were checkpointed before it existed.
+    out = tmp_path / "old"
+    train(TINY, out=out, data=data, progress=False, log=lambda _: None, stop_after_iterations=2)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    stored = json.loads(state["recipe"])
+    del stored["monitor_strength"]
+    state["recipe"] = json.dumps(stored, sort_keys=True)
+    torch.save(state, out / "checkpoint.pt")
+    done = train(TINY, out=out, resume=True, data=data, progress=False, log=lambda _: None)
+    assert done.finished and _same(train(TINY, data=data, progress=False,
+                                         log=lambda _: None).model, done.model)
+    # ... but only while the new field holds its default
+    assert not TINY.with_(monitor_strength="strong").same_as(stored)
+    assert TINY.same_as(stored) and not TINY.with_(epochs=3).same_as(stored)
+
+
+def test_a_strong_monitor_is_the_trusted_evaluation(standard_model, data):
+    from advlab.evaluation.presets import attacks
+    from advlab.evaluation.union import evaluate_union
+    from advlab.train.monitor import monitor
+
+    x, y = data[0][:6], data[1][:6]
+    recipe = Recipe("tiny-l2", "single", (AttackSpec("l2", steps=1),), monitor=6,
+                    monitor_strength="strong")
+    got = monitor(standard_model, recipe, (x, y), "cpu")
+    res = evaluate_union(standard_model, (x, y), attacks("mnist", "strong", include=["l2"]),
+                         keep_worst=False, progress=False)
+    assert got["test_l2"] == res.accuracy("l2") and got["test_union"] == res.union_accuracy
+    assert "monitor: strong attacks on 6 test images" in recipe.describe()
+    with pytest.raises(ValueError, match="monitor_strength"):
+        recipe.with_(monitor_strength="trusted")

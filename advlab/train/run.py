@@ -108,7 +108,7 @@ class Run:
     def load(self):
         """Restore the checkpoint; returns (epoch, iteration, the mid-epoch state or None)."""
         state = torch.load(self.ckpt, map_location=self.dev, weights_only=True)
-        if state["recipe"] != json.dumps(self.recipe.as_dict(), sort_keys=True):
+        if not self.recipe.same_as(json.loads(state["recipe"])):
             raise ValueError(f"{self.ckpt} was written by a different recipe; use another --out")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
