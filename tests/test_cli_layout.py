@@ -35,9 +35,18 @@ def test_a_command_module_imports_first_and_alone_without_torch(name):
     assert res.returncode == 0, res.stderr[-2000:]
     torch, loaded = res.stdout.split(" ", 1)
     assert torch == "False", name
-    # a command module needs only the shared helpers (zoo also takes eval's strengths)
+    # a command module needs only the shared helpers (zoo and challenge take eval's strengths)
     allowed = {"advlab.cli", "advlab.cli.common", name, "advlab.cli.eval"}
     assert set(ast.literal_eval(loaded)) <= allowed, loaded
+
+
+def test_the_light_copies_of_the_strengths_match_the_presets():
+    # the CLI and the challenge file format name the strengths without importing torch
+    from advlab.challenge.spec import STRENGTHS as challenge_strengths
+    from advlab.cli.eval import STRENGTHS as cli_strengths
+    from advlab.evaluation.presets import STRENGTHS
+
+    assert set(cli_strengths) == set(challenge_strengths) == set(STRENGTHS)
 
 
 def test_old_module_paths_hand_out_the_same_objects():

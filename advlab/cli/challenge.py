@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .common import UsageError, int_range, positive_float
+from .eval import STRENGTHS
 
 __all__ = ["register", "run_new", "run_grade", "run_board"]
 
@@ -153,7 +154,7 @@ def register(subparsers) -> None:
     n.add_argument("--batch-size", type=int_range(1), default=250)
     n.add_argument("--defense-threats", default="linf,l1,l2",
                    help="comma-separated union for the defense track (linf, l1, l2, rt)")
-    n.add_argument("--strength", default="strong", choices=["strong", "lite", "standard", "fast"],
+    n.add_argument("--strength", default="strong", choices=STRENGTHS,
                    help="defense evaluation ('strong': the trusted attacks)")
     n.add_argument("--clean-floor", type=positive_float, default=0.95,
                    help="least clean accuracy (fraction) for a defense to be ranked")
