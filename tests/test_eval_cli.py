@@ -36,8 +36,11 @@ def test_eval_of_a_zoo_model_beside_its_stored_and_published_rows(tmp_path, caps
     live = next(line for line in text.splitlines() if line.startswith("mnist-linf "))
     assert "live: fast, first 12" in live
     assert "stored: strong, first 1000" in text and "published: P_inf (Maini et al.)" in text
+    from advlab.zoo.table import stored_result
+
     stored_line = next(line for line in text.splitlines() if "stored: strong" in line)
-    assert stored_line.split()[-4:] == ["88.3", "7.3", "31.4", "7.1"]  # l_inf l_1 l_2 union
+    want = [f"{100 * stored_result('mnist-linf')[k]:.1f}" for k in ("linf", "l1", "l2", "union_lp")]
+    assert stored_line.split()[-4:] == want
     assert "upper bounds" in text and "Maini, Wong & Kolter (2020)" in text
     assert "advlab eval --zoo mnist-linf --strength strong --n 1000 --threats linf,l1,l2" in text
     got = json.loads(out.read_text())
@@ -45,6 +48,7 @@ def test_eval_of_a_zoo_model_beside_its_stored_and_published_rows(tmp_path, caps
     acc = got["models"][0]["accuracy"]
     assert got["models"][0]["model"] == "mnist-linf"
     assert set(acc) == {"clean", "linf", "l1", "l2", "union", "union_lp"}
+    assert set(got["models"][0]["outcomes"]["survive"]) == {"clean", "linf", "l1", "l2"}
     assert acc["clean"] > 0.9 and acc["linf"] > 0.5  # an l_inf-robust model
     assert acc["union_lp"] == acc["union"] <= min(acc["linf"], acc["l1"], acc["l2"]) + 1e-9
 

@@ -63,7 +63,9 @@ def register(subparsers) -> None:
                    help="a folder that holds MNIST/raw/ (no download; default: $ADVLAB_DATA, "
                    "else ~/.advlab/data, downloaded on first use)")
     p.add_argument("--seed", type=int, default=0, help="with --train: the seed (default 0)")
-    p.add_argument("--json", metavar="FILE", help="also write the accuracies as JSON")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the accuracies, and which images survive each threat, as "
+                   "JSON (compare two with `advlab zoo compare`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -191,7 +193,8 @@ def _trained(args, device):
 
 def evaluate_models(models, data, todo: dict, strength: str, progress: bool = True) -> list:
     """[(label, accuracies)] for each (label, model): "clean", each threat, "union" and, when
-    l_inf, l_1 and l_2 are all evaluated, "union_lp"; fractions in [0, 1].
+    l_inf, l_1 and l_2 are all evaluated, "union_lp"; fractions in [0, 1]; and "outcomes",
+    which images survive each threat (``advlab.zoo.outcomes.pack``).
 
     Each threat attacks every clean-correct example (as ``evaluate_union(per_threat=True)``),
     one threat at a time so that the bar moves once per model and threat; the union is the
@@ -221,8 +224,18 @@ def evaluate_models(models, data, todo: dict, strength: str, progress: bool = Tr
                                      keep_worst=False)
                 robust[name], clean = res.robust[name], res.clean
                 bar.update(1)
-            out.append((label, _accuracies(clean, robust)))
+            acc = _accuracies(clean, robust)
+            acc["outcomes"] = _outcomes(clean, robust)
+            out.append((label, acc))
     return out
+
+
+def _outcomes(clean, robust: dict) -> dict:
+    """Which images survive each threat, packed as the zoo's stored results keep them."""
+    from ..zoo import outcomes
+
+    return outcomes.pack({"clean": clean.bool().cpu(),
+                          **{k: (v & clean).bool().cpu() for k, v in robust.items()}})
 
 
 def _accuracies(clean, robust: dict) -> dict:
@@ -343,5 +356,7 @@ def write_json(path: str, results, args) -> None:
 
     with open(path, "w") as f:
         json.dump({"strength": args.strength, "n": args.n,
-                   "models": [{"model": label, "accuracy": acc} for label, acc in results]},
+                   "models": [{"model": label,
+                               "accuracy": {k: v for k, v in acc.items() if k != "outcomes"},
+                               "outcomes": acc["outcomes"]} for label, acc in results]},
                   f, indent=2)

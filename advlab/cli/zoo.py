@@ -1,7 +1,9 @@
-"""``advlab zoo list`` and ``advlab zoo table`` (the reproduction table of the zoo).
+"""``advlab zoo list``, ``advlab zoo table`` (the reproduction table of the zoo) and
+``advlab zoo compare`` (two evaluations, image by image).
 
     advlab zoo list
     advlab zoo table --n 1000 --strength strong --out advlab/zoo/TABLE.md
+    advlab eval --zoo mnist-msd --n 200 --json run.json && advlab zoo compare mnist-msd run.json
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from .common import UsageError, checked_device, int_range
 from .eval import STRENGTHS
 
-__all__ = ["register", "run_list", "run_table"]
+__all__ = ["register", "run_compare", "run_list", "run_table"]
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -95,11 +97,23 @@ def _commands(rows: list[dict]) -> str:
     return "Each row was measured by: " + "; ".join(f"`{r['command']}`" for r in rows) + "."
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    from ..zoo import compare
+
+    try:
+        a = compare.load(args.a)
+        b = compare.load(args.b, model=args.model)
+        print(compare.report(a, b, show=args.show))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    return 0
+
+
 def register(subparsers) -> argparse.ArgumentParser:
-    """Add ``zoo list`` and ``zoo table`` to an argparse subparsers object."""
+    """Add ``zoo list``, ``zoo table`` and ``zoo compare`` to an argparse subparsers object."""
     p = subparsers.add_parser("zoo", help="the pretrained MNIST model zoo", description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
-    sub = p.add_subparsers(dest="zoo_command", metavar="{list,table}")
+    sub = p.add_subparsers(dest="zoo_command", metavar="{list,table,compare}")
     pl = sub.add_parser("list", help="the zoo's models and which are shipped")
     pl.set_defaults(func=run_list)
     pt = sub.add_parser("table", help="measure every shipped model (the reproduction table)")
@@ -115,5 +129,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     pt.add_argument("--stored", action="store_true",
                     help="print the stored measurements (advlab/zoo/results) instead of measuring")
     pt.set_defaults(func=run_table)
+    pc = sub.add_parser("compare", help="two evaluations of the first test images, image by "
+                        "image", description="Which images only one of two evaluations breaks, "
+                        "per threat and for the unions, on the first min(n_a, n_b) test images.")
+    pc.add_argument("a", help="a zoo model (its stored result) or a results JSON file")
+    pc.add_argument("b", help="the same kinds: a zoo model, a results file or an "
+                    "`advlab eval --json` file")
+    pc.add_argument("--model", default=None, help="the model of B's `advlab eval --json` file, "
+                    "when it holds several")
+    pc.add_argument("--show", type=int_range(0), default=10,
+                    help="list at most this many differing images per threat (10)")
+    pc.set_defaults(func=run_compare)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
