@@ -40,6 +40,7 @@ import advlab.zoo as zoo
 from advlab.data import mnist_tensors
 from advlab.evaluate import evaluate_union
 from advlab.presets import threats, trusted_attacks
+from advlab.zoo.outcomes import pack_bits, unpack_bits
 
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 
@@ -148,6 +149,8 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             "autoattack_invalid": invalid,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
+            # which images survive, one bit each (advlab.zoo.outcomes), for the union rows
+            "advlab_survive": pack_bits(ours.cpu()), "autoattack_survive": pack_bits(theirs.cpu()),
         })
         print(_line(rows[-1]), flush=True)
         if keep is not None:
@@ -163,6 +166,32 @@ def _line(r) -> str:
     w, w_aa = r["seconds_advlab"], r["seconds_autoattack"]
     return (f"{r['model']:<12} {r['threat']:<6} {pct}  {only}  {t:8.1f}  {t_aa:7.1f}  "
             f"{t / t_aa:5.2f}  {w / w_aa:5.2f}")
+
+
+def union_rows(rows: list[dict]) -> list[dict]:
+    """Per model measured under every l_p threat: the union accuracy under advlab, under
+    AutoAttack, under both (an image counts when it survives every threat for that side)."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = {r["threat"]: r for r in rows if r["model"] == model and "advlab_survive" in r}
+        if set(mine) != set(NORMS):
+            continue
+        n = mine["linf"]["n"]
+        masks = {side: [unpack_bits(r[f"{side}_survive"], n) for r in mine.values()]
+                 for side in ("advlab", "autoattack")}
+        union = {side: torch.stack(m).all(dim=0) for side, m in masks.items()}
+        both = union["advlab"] & union["autoattack"]
+        out.append({"model": model, "n": n, **{s: u.float().mean().item()
+                                               for s, u in union.items()},
+                    "both": both.float().mean().item(),
+                    "only_autoattack_breaks": (union["advlab"] & ~union["autoattack"])
+                    .nonzero().flatten().tolist()})
+    return out
+
+
+def _union_line(u: dict) -> str:
+    return (f"{u['model']:<12} union  {100 * u['advlab']:5.1f}% {100 * u['autoattack']:5.1f}% "
+            f"{100 * u['both']:5.1f}%  {len(u['only_autoattack_breaks']):>3} of {u['n']}")
 
 
 HEADER = ("model        threat advlab  AA     both    only AA breaks  only advlab breaks  "
@@ -219,6 +248,15 @@ def main(argv=None) -> int:
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
         compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep)
+    unions = union_rows(rows)
+    if unions:
+        print("\nunion of l_inf, l_2 and l_1 (l_1: EAD on AutoAttack's side)\n"
+              "model        threat advlab  AA     both    only AA breaks")
+        for u in unions:
+            print(_union_line(u))
+        keep_unions = {"command": command, "suite": args.suite, "n": args.n, "rows": rows,
+                       "unions": unions}
+        args.out.write_text(json.dumps(keep_unions, indent=1))
     print(f"wrote {args.out}")
     return 0
 
