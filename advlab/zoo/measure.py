@@ -12,26 +12,19 @@ import time
 
 from . import HERE, refresh
 
-__all__ = ["RESULTS", "describe_attack", "evaluate", "merge"]
+__all__ = ["RESULTS", "describe_attack", "evaluate", "measure", "merge", "stack_description"]
 
 RESULTS = HERE / "results"
 
 
-def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
-             suffix: str = "", device: str | None = None) -> dict:
-    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json.
-
-    ``shard=(k, s)`` measures only the k-th of s equal slices of the n images (run the s slices
-    in parallel processes, then ``merge``); its numbers go to NAME.shard-k-of-s.json.
-    ``suffix``: keep the numbers in NAME{suffix}.json instead (an extra measurement, shown on
-    the card but not in the table). ``device``: default the GPU when present, else the CPU.
-    """
+def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
+            suffix: str = "", device: str | None = None) -> dict:
+    """The numbers ``evaluate`` keeps, measured and returned, not written (see ``evaluate``)."""
     import advlab.zoo as zoo
 
     refresh()  # the manifest may have been rewritten since this process read it
     from ..data import mnist_tensors
     from ..device import pick_device
-    from ..evaluation.presets import attacks
     from .table import evaluate_model
 
     k, s = shard
@@ -44,40 +37,65 @@ def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
                          strength, progress=False, keep_outcomes=True)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
-           "attacks": "; ".join(f"{k}: {', '.join(describe_attack(a) for a in v)}"
-                                for k, v in attacks("mnist", strength).items()),
+           "attacks": stack_description(strength),
            "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
                       f"--n {n}" + (f" --suffix {suffix}" if suffix else "")}
+    if s > 1:
+        res["slice"] = [lo, hi]
+    return res
+
+
+def stack_description(strength: str) -> str:
+    """How the results quote the attacks of a strength (e.g. to tell a stale result)."""
+    from ..evaluation.presets import attacks
+
+    return "; ".join(f"{k}: {', '.join(describe_attack(a) for a in v)}"
+                     for k, v in attacks("mnist", strength).items())
+
+
+def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
+             suffix: str = "", device: str | None = None) -> dict:
+    """Measure the shipped model; keep the numbers in advlab/zoo/results/NAME.json.
+
+    ``shard=(k, s)`` measures only the k-th of s equal slices of the n images (run the s slices
+    in parallel processes, then ``merge``); its numbers go to NAME.shard-k-of-s.json.
+    ``suffix``: keep the numbers in NAME{suffix}.json instead (an extra measurement, shown on
+    the card but not in the table). ``device``: default the GPU when present, else the CPU.
+    """
+    res = measure(name, n, strength, shard, suffix, device)
+    k, s = shard
     name = name + suffix
     RESULTS.mkdir(parents=True, exist_ok=True)
     if s == 1:
         (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     else:
-        res["slice"] = [lo, hi]
         (RESULTS / f"{name}.shard-{k}-of-{s}.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 
 
-def merge(name: str, s: int, suffix: str = "") -> dict:
-    """Merge the s shard results of ``name`` (equal slices) into NAME.json."""
+def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=None) -> dict:
+    """Merge the s shard results of ``name`` (equal slices, in ``folder``, default the results
+    folder) into NAME.json (in ``out``, default the results folder). ``seconds``: how the
+    slices' times combine (max: they ran in parallel; sum: one after another)."""
     from .table import COLUMNS
 
     name = name + suffix
-    paths = [RESULTS / f"{name}.shard-{k}-of-{s}.json" for k in range(s)]
+    paths = [(folder or RESULTS) / f"{name}.shard-{k}-of-{s}.json" for k in range(s)]
     parts = [json.loads(p.read_text()) for p in paths]
     res = dict(parts[0])
     res.pop("slice", None)
     for c in COLUMNS:
         res[c] = sum(p[c] for p in parts) / s
-    res["seconds"] = max(p["seconds"] for p in parts)
+    res["seconds"] = seconds(p["seconds"] for p in parts)
     if all("outcomes" in p for p in parts):
         from .outcomes import concat
 
         res["outcomes"] = concat([p["outcomes"] for p in parts])
     res["shards"] = s
-    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out or RESULTS).mkdir(parents=True, exist_ok=True)
+    ((out or RESULTS) / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     for p in paths:
-        p.unlink()
+        p.unlink(missing_ok=True)
     return res
 
 

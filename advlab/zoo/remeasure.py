@@ -1,0 +1,121 @@
+"""Maintainers' tool: re-measure the zoo's stored results with today's trusted stack, in slices
+that survive an interrupted session.
+
+    python -m advlab.zoo.remeasure --status                        # what is stale, what is done
+    python -m advlab.zoo.remeasure --worker 0/2 --threads 1 &      # one worker per core
+    python -m advlab.zoo.remeasure --worker 1/2 --threads 1 &
+
+A stored result is stale when it has no per-image outcomes or was measured with other attacks
+than ``advlab.presets`` now runs at its strength. Each stale model's first N test images are cut
+into S slices; worker K of W measures the slices whose number is K modulo W, keeps each in
+``--work`` (default ``runs/remeasure``) as soon as it is done, and skips the slices already
+there, so a stopped run continues where it was. The worker that finds all S slices of a model
+merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each) and
+rewrites the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "stale", "slice_path"]
+
+
+def stale(name: str, strength: str = "strong", results: Path | None = None) -> bool:
+    """Whether ``name``'s stored result (in ``results``, default the zoo's) must be measured
+    again with today's stack."""
+    from .measure import RESULTS, stack_description
+
+    path = (results or RESULTS) / f"{name}.json"
+    if not path.is_file():
+        return True
+    res = json.loads(path.read_text())
+    return "outcomes" not in res or res.get("attacks") != stack_description(strength)
+
+
+def slice_path(work: Path, name: str, k: int, s: int) -> Path:
+    return work / f"{name}.shard-{k}-of-{s}.json"
+
+
+def _done(path: Path, attacks: str, n: int) -> bool:
+    if not path.is_file():
+        return False
+    res = json.loads(path.read_text())
+    return res.get("attacks") == attacks and res.get("n") == n and "outcomes" in res
+
+
+def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,
+                       results: Path | None) -> bool:
+    from .measure import merge
+    from .model_card import write_card
+
+    if not all(_done(slice_path(work, name, k, s), attacks, n) for k in range(s)):
+        return False
+    try:
+        res = merge(name, s, folder=work, seconds=sum, out=results)
+    except FileNotFoundError:  # another worker merged them a moment ago
+        return True
+    print(f"{name}: merged {s} slices: union l_p {100 * res['union_lp']:.1f}%, "
+          f"{res['seconds'] / 60:.0f} min", flush=True)
+    if results is None:
+        write_card(name)
+    return True
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m advlab.zoo.remeasure", description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("models", nargs="*", help="zoo models (default: every shipped one)")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--strength", default="strong")
+    p.add_argument("--slices", type=int, default=8, help="slices per model (8: 125 images)")
+    p.add_argument("--worker", default="0/1", help="K/W: this is worker K of W")
+    p.add_argument("--work", type=Path, default=Path("runs/remeasure"))
+    p.add_argument("--results", type=Path, default=None,
+                   help="keep the merged numbers here instead of advlab/zoo/results (no card)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--status", action="store_true", help="say what is stale and done; measure "
+                   "nothing")
+    args = p.parse_args(argv)
+    from . import available
+    from .measure import measure, stack_description
+
+    unknown = [m for m in args.models if m not in available()]
+    if unknown:
+        p.error(f"unknown zoo models {unknown}; shipped: {', '.join(available())}")
+    try:
+        k, w = (int(v) for v in args.worker.split("/"))
+        assert 0 <= k < w
+    except (ValueError, AssertionError):
+        p.error(f"--worker {args.worker!r}: expected K/W with 0 <= K < W, e.g. 0/2")
+    if args.n % args.slices:
+        p.error(f"--slices {args.slices} must divide --n {args.n}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    attacks, s, work = stack_description(args.strength), args.slices, args.work
+    todo = [m for m in (args.models or available()) if stale(m, args.strength, args.results)]
+    if args.status:
+        for m in args.models or available():
+            done = sum(_done(slice_path(work, m, i, s), attacks, args.n) for i in range(s))
+            state = f"{done} of {s} slices in {work}" if m in todo else "up to date"
+            print(f"{m:<20} {state}")
+        return 0
+    work.mkdir(parents=True, exist_ok=True)
+    for m in todo:
+        for i in range(k, s, w):
+            path = slice_path(work, m, i, s)
+            if not _done(path, attacks, args.n):
+                res = measure(m, args.n, args.strength, (i, s))
+                path.write_text(json.dumps(res, indent=1) + "\n")
+                print(f"{m}: slice {i + 1} of {s} in {res['seconds'] / 60:.1f} min", flush=True)
+        _merge_if_complete(m, work, s, attacks, args.n, args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
