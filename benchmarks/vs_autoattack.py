@@ -23,6 +23,12 @@ by it only when EAD's output is misclassified and within l_1 10 and the box.
 
 ``--checkpoint FILE[:ARCH]`` (repeatable) compares weights that are not in the zoo, e.g. a
 training run's ``best.safetensors`` before it ships.
+
+Every row keeps which images survive on each side (one bit per image), and a model measured
+under all three threats gets a union row: the accuracy against the union of l_inf, l_2 and l_1
+under advlab's stack, under AutoAttack (EAD for l_1), and under both. The ``--out`` file is
+rewritten after every row; ``--resume`` keeps its rows (same n and suite) and measures the
+rest, so a run over the whole zoo can span sessions.
 """
 
 from __future__ import annotations
