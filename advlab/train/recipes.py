@@ -208,6 +208,12 @@ RECIPES: dict[str, Recipe] = {
                source="Croce & Hein (2022), E-AT fine-tuning of a single-norm model"),
         Recipe("mnist-max-apgd", "max", _APGD10, epochs=4, monitor=300,
                notes="max over APGD-10 per norm from scratch"),
+        # E-AT with l1-APGD from scratch: one APGD-10 threat per batch (the cheapest
+        # multi-norm training), early-stopped on the trusted stack itself (200 test images).
+        Recipe("mnist-eat-apgd", "eat", _APGD10, epochs=4, monitor=200, monitor_strength="strong",
+               notes="E-AT over APGD-10 per norm (l1-APGD for l_1) from scratch, strong monitor",
+               source="Croce & Hein (2022), E-AT: one threat per batch, sampled by its running "
+               "robust error; APGD (l1-APGD for l_1) as in Croce & Hein (2021)"),
         # The capacity ingredient: mnist-msd's recipe on Tramèr & Boneh's 3.3M-parameter CNN
         # (on this CPU it costs about what the 0.86M CompactCNN does per image).
         Recipe("mnist-msd-madry", "msd", _MSD10, arch="madry-cnn", msd_steps=10, epochs=2,
