@@ -78,6 +78,20 @@ def test_union_bookkeeping(standard_model, data, result):
     assert "union" in result.table() and f"n = {x.shape[0]}" in str(result)
 
 
+def test_each_attack_is_credited_with_the_examples_it_broke_first(standard_model, data, result):
+    x, y = data
+    for name, stack in _attacks().items():
+        stack = stack if isinstance(stack, list) else [stack]
+        by = result.broken_by[name]
+        # broken somewhere in the stack <=> clean-correct and not robust
+        assert torch.equal(by >= 0, result.clean & ~result.robust[name]), name
+        assert by.max() < len(stack) and sum(result.breaks(name)) == int((by >= 0).sum())
+    # l_2's second attack gets only what the first one left standing
+    first = _alone(standard_model, x, y, _attacks()["l2"][0], result.clean)
+    assert torch.equal(result.broken_by["l2"] == 0, result.clean & ~first)
+    assert torch.equal(result.broken_by["l2"] == 1, first & ~result.robust["l2"])
+
+
 def test_worst_case_inputs_are_real(standard_model, data, result):
     x, y = data
     assert result.worst_x.shape == x.shape

@@ -14,33 +14,37 @@ def _run(tmp_path, *extra):
                            str(tmp_path / "results"), "--threads", "1", *extra])
 
 
-def test_two_workers_fill_the_slices_and_the_last_one_merges(tmp_path, capsys):
-    # a result of today's stack is never stale; one without outcomes (the old ones) is
-    results = tmp_path / "results"
+def test_workers_fill_the_slices_and_the_last_one_merges(tmp_path, capsys):
+    # a result without outcomes or of other attacks (the old ones) is stale
+    results, work = tmp_path / "results", tmp_path / "work"
     results.mkdir()
     (results / "mnist-linf.json").write_text(json.dumps({"clean": 1.0, "attacks": "old"}))
     assert remeasure.stale("mnist-linf", "fast", results)
-    assert _run(tmp_path, "--worker", "1/2") == 0  # slice 1 only
-    work = tmp_path / "work"
+    assert _run(tmp_path, "--worker", "1/3") == 0  # slice 1 only, as if stopped there
     assert sorted(p.name for p in work.iterdir()) == ["mnist-linf.shard-1-of-3.json"]
     assert json.loads((results / "mnist-linf.json").read_text())["attacks"] == "old"
-    middle = outcomes.unpack(json.loads((work / "mnist-linf.shard-1-of-3.json").read_text())
-                             ["outcomes"])
+    assert _run(tmp_path, "--worker", "0/3") == 0  # slice 0; slice 2 still missing
+    slices = [json.loads(remeasure.slice_path(work, "mnist-linf", k, 3).read_text())
+              for k in (0, 1)]
     _run(tmp_path, "--status")
-    assert "1 of 3 slices" in capsys.readouterr().out
-    assert _run(tmp_path, "--worker", "0/2") == 0  # slices 0 and 2, then the merge
+    assert "2 of 3 slices" in capsys.readouterr().out
+    assert _run(tmp_path, "--worker", "2/3") == 0  # the last slice, then the merge
     assert not list(work.iterdir())
     res = json.loads((results / "mnist-linf.json").read_text())
     assert res["attacks"] == stack_description("fast") and res["shards"] == 3
     assert not remeasure.stale("mnist-linf", "fast", results)
-    # the merged record holds each slice's images in place, and its numbers are theirs
+    # a slice is measured reproducibly, so the last one can be measured again here
+    slices.append(measure("mnist-linf", 12, "fast", (2, 3)))
     merged = outcomes.unpack(res["outcomes"])
-    assert all(merged[k].numel() == 12 and (merged[k][4:8] == v).all() for k, v in middle.items())
+    for k, part in enumerate(slices):  # each slice's images in place
+        for name, v in outcomes.unpack(part["outcomes"]).items():
+            assert (merged[name][4 * k:4 * k + 4] == v).all(), (k, name)
     derived = outcomes.accuracies(merged)
-    for k in ("clean", "linf", "l1", "l2", "union_lp"):
-        assert abs(res[k] - derived[k]) < 1e-6, k
-    assert measure("mnist-linf", 12, "fast", (1, 3))["outcomes"] == \
-        json.loads(json.dumps(outcomes.pack(middle)))  # a slice is measured reproducibly
+    for c in ("clean", "linf", "l1", "l2", "union_lp"):
+        assert abs(res[c] - derived[c]) < 1e-6, c
+    for t, counts in res["breaks"].items():  # each attack's first breaks, summed over slices
+        assert counts == {a: sum(p["breaks"][t][a] for p in slices) for a in counts}
+        assert sum(counts.values()) == round(12 * (res["clean"] - res[t])), t
     assert "merged 3 slices" in capsys.readouterr().out
     assert _run(tmp_path) == 0  # up to date: nothing measured
     assert "slice" not in capsys.readouterr().out

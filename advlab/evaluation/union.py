@@ -32,7 +32,9 @@ class UnionResult:
     clean: (N,) bool correct without attack. robust: threat name -> (N,) bool correct under it.
     union: (N,) bool correct under every threat. worst_x: (N, C, H, W) per-example worst case
     (misclassified first, else highest loss). worst_threat: per example, the threat that gave it
-    ("clean" when already misclassified, "" when nothing beat the clean loss).
+    ("clean" when already misclassified, "" when nothing beat the clean loss). broken_by: threat
+    name -> (N,) int64, the position in that threat's stack of the attack that broke the example
+    first (-1: not broken there, or misclassified without attack); ``breaks`` counts them.
     """
 
     clean: torch.Tensor
@@ -41,6 +43,7 @@ class UnionResult:
     worst_x: torch.Tensor | None = None
     worst_threat: list[str] = field(default_factory=list)
     per_threat: bool = True
+    broken_by: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -57,6 +60,12 @@ class UnionResult:
     def accuracy(self, threat: str) -> float:
         """Accuracy under one threat (NaN when run with per_threat=False, except the first)."""
         return self.robust[threat].float().mean().item()
+
+    def breaks(self, threat: str) -> list[int]:
+        """How many examples each attack of ``threat``'s stack broke first, in stack order."""
+        by = self.broken_by[threat]
+        top = int(by.max()) + 1 if by.numel() else 0
+        return torch.bincount(by[by >= 0], minlength=top).tolist()
 
     def as_dict(self) -> dict[str, float]:
         out = {"clean": self.clean_accuracy}
@@ -177,6 +186,7 @@ def evaluate_union(
     show = progress if progress is not None else (total or 2) > 1
     clean_all, worst_all, threat_all = [], [], []
     robust_all = {name: [] for name in stacks}
+    by_all = {name: [] for name in stacks}
     with frozen(model):
         for x, y in tqdm(_batches(data, batch_size), total=total, disable=not show,
                          desc="union eval"):
@@ -185,6 +195,7 @@ def evaluate_union(
             clean_all.append(out[0])
             for name in stacks:
                 robust_all[name].append(out[1][name])
+                by_all[name].append(out[4][name])
             worst_all.append(out[2])
             threat_all.extend(out[3])
     if not clean_all:
@@ -198,7 +209,8 @@ def evaluate_union(
         for name in list(robust)[1:]:
             robust[name] = torch.full_like(robust[name], float("nan"), dtype=torch.float32)
     worst = torch.cat(worst_all) if keep_worst else None
-    return UnionResult(clean, robust, union, worst, threat_all, per_threat)
+    broken_by = {name: torch.cat(v) for name, v in by_all.items()}
+    return UnionResult(clean, robust, union, worst, threat_all, per_threat, broken_by)
 
 
 def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
@@ -213,10 +225,11 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
     for i in (~clean).nonzero().flatten().tolist():
         names[i] = "clean"
     standing = clean.clone()
-    robust = {}
+    robust, broken_by = {}, {}
     for name, stack in stacks.items():
         alive = clean.clone() if per_threat else standing.clone()
-        for attack in stack:
+        by = torch.full_like(y, -1, dtype=torch.long)
+        for pos, attack in enumerate(stack):
             idx = alive.nonzero().flatten()
             if idx.numel() == 0:
                 break
@@ -229,6 +242,7 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
             hit = lg.argmax(1) != ys
             loss = F.cross_entropy(lg, ys, reduction="none")
             alive[idx[hit]] = False
+            by[idx[hit]] = pos
             upd = better(hit, loss, fooled[idx], worst_loss[idx])
             j = idx[upd]
             fooled[j], worst_loss[j] = hit[upd], loss[upd]
@@ -236,10 +250,10 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
                 worst_x[j] = x_adv[upd]
             for i in j.tolist():
                 names[i] = name
-        robust[name] = alive
+        robust[name], broken_by[name] = alive, by.cpu()
         standing &= alive
     return clean.cpu(), {k: v.cpu() for k, v in robust.items()}, (
-        worst_x.cpu() if keep_worst else None), names
+        worst_x.cpu() if keep_worst else None), names, broken_by
 
 
 def accuracy(model: nn.Module, data, batch_size: int = 1000) -> float:

@@ -91,6 +91,9 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         from .outcomes import concat
 
         res["outcomes"] = concat([p["outcomes"] for p in parts])
+    if all("breaks" in p for p in parts):
+        res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack}
+                         for t, stack in parts[0]["breaks"].items()}
     res["shards"] = s
     (out or RESULTS).mkdir(parents=True, exist_ok=True)
     ((out or RESULTS) / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")

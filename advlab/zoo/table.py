@@ -34,7 +34,8 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     """Accuracies (in [0, 1]) of ``model`` on ``data`` = (x, y) for every column of the table.
 
     ``keep_outcomes``: also "outcomes", which images survive each threat, packed small
-    (``advlab.zoo.outcomes``), so later evaluations can be compared image by image.
+    (``advlab.zoo.outcomes``), so later evaluations can be compared image by image, and
+    "breaks": per threat, how many images each attack of the stack broke first.
     """
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
@@ -43,8 +44,8 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
         # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding
         # (benchmarks/memory_format.py measures the gain; README, Benchmarks)
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # caller's unchanged
-    res = evaluate_union(model, data, attacks("mnist", strength), batch_size=batch_size,
-                         progress=progress)
+    stacks = attacks("mnist", strength)
+    res = evaluate_union(model, data, stacks, batch_size=batch_size, progress=progress)
     out = res.as_dict()
     lp = res.clean.clone()
     for name in ("linf", "l1", "l2"):
@@ -54,8 +55,13 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     table = {k: out[k] for k in COLUMNS}
     if keep_outcomes:
         from . import outcomes
+        from .measure import describe_attack
 
         table["outcomes"] = outcomes.pack(outcomes.from_union(res))
+        table["breaks"] = {
+            name: dict(zip([describe_attack(a) for a in stack],
+                           res.breaks(name) + [0] * len(stack), strict=False))
+            for name, stack in stacks.items()}
     return table
 
 
