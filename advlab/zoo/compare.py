@@ -97,17 +97,12 @@ def rows(a: Evaluation, b: Evaluation) -> list[dict]:
 
 
 def _unions(survive: dict) -> dict:
-    lp = [k for k in survive if k in outcomes.LP]
-    threats = [k for k in survive if k != "clean"]
-    out = {}
-    for name, members in (("union_lp", lp), ("union_all", threats)):
-        if members and "clean" in survive:
-            mask = survive["clean"].clone()
-            for k in members:
-                mask &= survive[k]
-            out[name] = mask
-    if out.get("union_lp") is not None and lp == threats:
-        del out["union_all"]
+    """The union masks to compare: union_all only when it differs from union_lp."""
+    if "clean" not in survive:
+        return {}
+    out = outcomes.unions(survive)
+    if set(survive) - {"clean"} <= set(outcomes.LP):
+        out.pop("union_all", None)
     return out
 
 

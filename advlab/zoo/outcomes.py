@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-__all__ = ["pack_bits", "unpack_bits", "pack", "unpack", "from_union", "accuracies", "concat",
-           "differences", "ENCODING"]
+__all__ = ["pack_bits", "unpack_bits", "pack", "unpack", "from_union", "accuracies", "unions",
+           "concat", "differences", "ENCODING"]
 
 ENCODING = "base64 of bits, image i = bit i % 8 of byte i // 8 (lowest bit first)"
 LP = ("linf", "l1", "l2")
@@ -90,20 +90,23 @@ def accuracies(survive: Mapping[str, torch.Tensor]) -> dict[str, float]:
     ``union_lp``: every l_p threat present among linf, l1, l2; ``union_all``: every threat.
     """
     out = {name: v.float().mean().item() for name, v in survive.items()}
-    threats = [k for k in survive if k != "clean"]
-    lp = [k for k in threats if k in LP]
-    if lp:
-        out["union_lp"] = _all(survive, ["clean", *lp]).float().mean().item()
-    if threats:
-        out["union_all"] = _all(survive, ["clean", *threats]).float().mean().item()
+    out.update({name: v.float().mean().item() for name, v in unions(survive).items()})
     return out
 
 
-def _all(survive, names):
-    acc = survive[names[0]].clone()
-    for k in names[1:]:
-        acc &= survive[k]
-    return acc
+def unions(survive: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """(n,) bool masks: "union_lp", clean and every l_p threat present among linf, l1, l2;
+    "union_all", clean and every threat (each only when it has a threat to join)."""
+    threats = [k for k in survive if k != "clean"]
+    lp = [k for k in threats if k in LP]
+    out = {}
+    for name, members in (("union_lp", lp), ("union_all", threats)):
+        if members:
+            mask = survive["clean"].clone()
+            for k in members:
+                mask &= survive[k]
+            out[name] = mask
+    return out
 
 
 def concat(records: Sequence[Mapping]) -> dict:
