@@ -81,7 +81,13 @@ def grade_folder(
         if sub.raw is None:
             res = _not_graded(exercise, sub.student, sub.problem)
         else:
-            res = grade_submission(exercise, sub.raw, sub.student, limits, sub.path.name)
+            try:
+                res = grade_submission(exercise, sub.raw, sub.student, limits, sub.path.name)
+            except Exception as e:  # one submission's failure never loses the class's results
+                res = _not_graded(exercise, sub.student, (
+                    f"the grader itself failed on {sub.path.name} ({type(e).__name__}: {e}); "
+                    "the submission is untouched: grade it again on its own with "
+                    f"`advlab grade {exercise.name} {sub.path}`"))
         if sub.clash:
             res.problems.insert(0, sub.clash)
             res.output = summary_text(res)

@@ -18,6 +18,7 @@ the instructor to review (flags never change a score):
 from __future__ import annotations
 
 import ast
+import threading
 
 GRADERS = "advlab.course.graders"
 REFLECTION_NAMES = {
@@ -31,9 +32,21 @@ REFLECTION_ATTRS = {
 }
 
 
+# CPython 3.11 keeps one AST-construction depth counter per interpreter, so two threads in
+# ``ast.parse`` at once (``advlab grade --jobs N`` flags submissions in N threads) can raise
+# "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). One parse
+# at a time costs nothing next to running a kernel.
+_PARSE_LOCK = threading.Lock()
+
+
 def _python(src: str) -> ast.Module | None:
     """The cell as a Python syntax tree (IPython magics transformed), None if it does not
-    parse (such a cell raises SyntaxError in the kernel, so none of it runs)."""
+    parse (such a cell raises SyntaxError in the kernel, so none of it runs). Thread-safe."""
+    with _PARSE_LOCK:
+        return _parse(src)
+
+
+def _parse(src: str) -> ast.Module | None:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
