@@ -83,6 +83,8 @@ def grade_folder(
         else:
             try:
                 res = grade_submission(exercise, sub.raw, sub.student, limits, sub.path.name)
+            except GradingError:  # a set-up error (limits, exercise): stop, as before
+                raise
             except Exception as e:  # one submission's failure never loses the class's results
                 res = _not_graded(exercise, sub.student, (
                     f"the grader itself failed on {sub.path.name} ({type(e).__name__}: {e}); "
