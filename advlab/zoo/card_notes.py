@@ -54,10 +54,9 @@ TRAINING_NOTES["mnist-eat-apgd"] = [
     "one process: `advlab train --recipe mnist-eat-apgd --threads 1 --out runs/mnist-eat-apgd`, "
     "on a 2-core CPU that also ran the test suite (load average 3-4), so the time is an upper "
     "bound",
-    "the shipped weights are epoch 2's (`best.safetensors`): the strong monitor (the trusted "
-    "stack on 200 test images) gave a union of 27.0%, 43.0% and 40.5% after epochs 1-3, l_inf "
-    "rising from 52.5% to 61.5% while l_1 fell from 51.5% to 43.0% in epoch 3; the run was "
-    "stopped by hand in epoch 4 (its checkpoint continues with `--resume`)"]
+    "stopped by hand at batch 340 of 469 in epoch 4, after epoch 3's monitor showed the union "
+    "falling (l_inf up, l_1 down; the log has each epoch's numbers); its checkpoint continues "
+    "with `--resume`"]
 
 
 def _pct(name: str, column: str) -> str:

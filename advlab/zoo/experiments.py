@@ -68,8 +68,14 @@ def rows() -> list[dict]:
         except LookupError:
             continue
         log = LOGS / f"{name}.log"
-        minutes = _train_minutes(log.read_text()) if log.exists() else float("nan")
-        out.append(_row(name, get_recipe(name), res, minutes, "shipped"))
+        text = log.read_text() if log.exists() else ""
+        minutes = _train_minutes(text) if text else float("nan")
+        row = _row(name, get_recipe(name), res, minutes, "shipped")
+        shipped = re.search(r"^shipped: best\.safetensors, the weights after epoch (\d+)", text,
+                            re.M)
+        if shipped and int(shipped[1]) < row["epochs"]:  # early-stopped (``shipping.publish``)
+            row["epochs"] = f"{shipped[1]} of {row['epochs']}"
+        out.append(row)
     for path in sorted(EXPERIMENTS.glob("*.json")) if EXPERIMENTS.exists() else []:
         e = json.loads(path.read_text())
         recipe = get_recipe(e["recipe"]).with_(**e.get("changes", {}))

@@ -15,12 +15,12 @@ import threading
 
 from advlab.course.provenance import source_flags
 
-from .nbtools import SOLUTIONS, load
+from .nbtools import SOLUTIONS, load, source
 
 
 def test_flagging_while_another_thread_flags_never_raises():
     nb = load(SOLUTIONS / "ex1_fgsm_pgd.ipynb")
-    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    cells = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
     expected = source_flags(cells, ["pgd_linf"])
     main = threading.get_ident()
     go, done, stop = threading.Event(), threading.Event(), threading.Event()
