@@ -33,6 +33,9 @@ CHECKS = {
     "mnist-avg": (0.90, {"linf": (0.20, 1.0), "l1": (0.20, 1.0)}),
     "mnist-msd": (0.90, {"linf": (0.30, 1.0), "l1": (0.20, 1.0)}),
     "mnist-eat": (0.90, {"linf": (0.20, 1.0), "l1": (0.20, 1.0)}),
+    # PGD here (an upper bound) gave l_inf 64.0, l_1 65.5, l_2 75.0 on these 200 images; the
+    # trusted stack 49.4 / 47.5 / 62.5 on 1000: robust to all three, well above the others
+    "mnist-eat-apgd": (0.95, {"linf": (0.45, 1.0), "l1": (0.45, 1.0), "l2": (0.55, 1.0)}),
     # rotation-translation on an 11 x 3 x 3 grid: weaker than the full grid, so only a model
     # trained against it keeps most of its accuracy
     "mnist-rt": (0.95, {"rt": (0.60, 1.0), "linf": (0.0, 0.10)}),
