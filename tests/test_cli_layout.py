@@ -40,13 +40,15 @@ def test_a_command_module_imports_first_and_alone_without_torch(name):
     assert set(ast.literal_eval(loaded)) <= allowed, loaded
 
 
-def test_the_light_copies_of_the_strengths_match_the_presets():
-    # the CLI and the challenge file format name the strengths without importing torch
+def test_the_cli_and_the_challenge_format_name_the_presets_strengths():
+    # one home (advlab.evaluation.strengths, torch-free): every name the CLI accepts is a preset
     from advlab.challenge.spec import STRENGTHS as challenge_strengths
     from advlab.cli.eval import STRENGTHS as cli_strengths
-    from advlab.evaluation.presets import STRENGTHS
+    from advlab.evaluation.presets import STRENGTHS, attacks
 
-    assert set(cli_strengths) == set(challenge_strengths) == set(STRENGTHS)
+    assert cli_strengths == challenge_strengths == tuple(STRENGTHS)
+    for name in cli_strengths:
+        assert set(attacks("mnist", name)) == {"linf", "l1", "l2", "rt"}, name
 
 
 def test_old_module_paths_hand_out_the_same_objects():

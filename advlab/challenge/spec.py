@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
+from ..evaluation.strengths import NAMES as STRENGTHS
+
 FORMAT = 1
 LP_THREATS = ("linf", "l2", "l1")
-STRENGTHS = ("strong", "lite", "standard", "fast")
 BASE_ARCHITECTURES = ("compact-cnn", "madry-cnn")
 QUANTIZED = "quantized-"
 DEFAULT_ARCHITECTURES = BASE_ARCHITECTURES + tuple(QUANTIZED + a for a in BASE_ARCHITECTURES)

@@ -15,6 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..evaluation.strengths import NAMES as STRENGTHS
 from .common import UsageError, checked_device, int_range
 
 __all__ = ["register", "run", "plan", "evaluate_models", "report", "trusted_command", "write_json",
@@ -24,7 +25,6 @@ __all__ = ["register", "run", "plan", "evaluate_models", "report", "trusted_comm
 # 2 idle CPU cores (benchmarks/startup.py measures it)
 DEFAULT_N = 50  # sized for well under a minute on 2 idle CPU cores: benchmarks/startup.py
 THREATS = ("linf", "l1", "l2", "rt")  # advlab.presets.threats("mnist"), without importing it
-STRENGTHS = ("fast", "standard", "lite", "strong")  # advlab.presets.STRENGTHS
 LABELS = {"clean": "clean", "linf": "l_inf", "l1": "l_1", "l2": "l_2", "rt": "RT",
           "union_lp": "union l_p", "union_all": "union all", "union": "union"}
 

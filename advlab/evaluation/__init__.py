@@ -4,6 +4,7 @@
   and ``accuracy``;
 - ``presets``: the paper's threat models and budgets and the attack stacks per strength
   (``attacks``, ``trusted_attacks``: the evaluation behind every published number);
+- ``strengths``: the strengths' steps, restarts and queries (torch-free, for the CLI);
 - ``diagnostics``: ``diagnose``, the named gradient-masking checks (``CHECKS``);
 - ``affine``: the affine set of two threats (its attacks, one model's row of notebook 6's
   table); ``affine_stored``: that table as measured on the zoo (by ``advlab.zoo.affine_table``).

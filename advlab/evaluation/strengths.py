@@ -1,0 +1,35 @@
+"""The evaluation strengths by name, with their steps, restarts and queries (their one home).
+
+Torch-free, so that the command line and the challenge file format can name and check a
+strength without importing torch; ``advlab.presets`` builds the attack stacks from it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["STRENGTHS", "NAMES"]
+
+# steps and restarts per strength: "fast" (PGD only) for tests and quick looks, "standard" (PGD
+# only, more steps), "lite" for the robust numbers notebooks measure live (a small "strong": few
+# APGD steps and Square queries, so that masking cannot inflate them; minutes on a CPU), and
+# "strong" for every number we publish. Per l_p threat, "strong" runs, each attack only on the
+# examples the ones before it left standing: APGD (DLR loss for l_inf and l_2, l1-APGD with CE
+# for l_1: ``apgd_steps``); targeted APGD (APGD-T, the targeted DLR loss, l1-APGD for l_1) at the
+# ``targets`` classes ranked highest after the true one (9: every other MNIST class),
+# ``apgdt_steps`` steps per target: 50, not AutoAttack's 100, so that an example that stays
+# robust costs 9 x 51 gradient passes, about the cost of the rest of the stack, on a CPU; PGD;
+# and the gradient-free Square Attack (``queries`` per example), so that gradient masking cannot
+# inflate a published robust accuracy (see advlab.diagnose). 1000 queries, not AutoAttack's
+# 5000: Square costs one forward pass per query on every surviving example, which is ~15 min per
+# threat for a fully robust model on 1000 MNIST images on 2 CPU cores
+# (benchmarks/bench_trusted.py); pass ``queries=5000`` to ``advlab.presets.trusted_attacks`` on
+# a GPU.
+STRENGTHS = {
+    "fast": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (11, 3)},
+    "standard": {"steps": 50, "restarts": 1, "l1_steps": 100, "rt_grid": (31, 5)},
+    "lite": {"steps": 20, "restarts": 1, "l1_steps": 50, "rt_grid": (31, 5),
+             "apgd_steps": 50, "queries": 200},
+    "strong": {"steps": 100, "restarts": 3, "l1_steps": 200, "rt_grid": (31, 5),
+               "apgd_steps": 100, "targets": 9, "apgdt_steps": 50, "queries": 1000},
+}
+#: the names, weakest first
+NAMES = tuple(STRENGTHS)
