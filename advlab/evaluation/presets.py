@@ -77,7 +77,7 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     """The evaluation behind every robust number we publish: ``attacks(dataset, "strong")``.
 
     Per l_p threat: APGD (DLR loss for l_inf and l_2; l1-APGD with the exact l_1-ball-and-box
-    projection for l_1), then targeted APGD (targeted DLR loss, 50 steps at each of the 9 classes
+    projection for l_1), then targeted APGD (targeted DLR loss, 100 steps at each of the 9 classes
     ranked highest after the true one), then PGD (100 steps, 3 restarts; SLIDE with 200 steps for
     l_1), then the gradient-free Square Attack (1000 queries, or ``queries``);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
