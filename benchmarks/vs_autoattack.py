@@ -27,8 +27,10 @@ training run's ``best.safetensors`` before it ships.
 Every row keeps which images survive on each side (one bit per image), and a model measured
 under all three threats gets a union row: the accuracy against the union of l_inf, l_2 and l_1
 under advlab's stack, under AutoAttack (EAD for l_1), and under both. The ``--out`` file is
-rewritten after every row; ``--resume`` keeps its rows (same n and suite) and measures the
-rest, so a run over the whole zoo can span sessions.
+rewritten after every row; ``--resume`` keeps its rows (same n and suite, and advlab's attacks
+as they are today: a row measured with another stack is measured again) and measures the rest,
+so a run over the whole zoo can span sessions. ``--table FILE.md`` writes the rows as a
+markdown table with the command (the README's table).
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ def robust_under_autoattack(model, x, y, name, suite, batch, ead_steps=200):
     return torch.cat(robust), invalid, _since(t0)
 
 
+def advlab_stack(name: str, queries=None) -> str:
+    """How the row quotes advlab's attacks for threat ``name`` (a changed stack: a stale row)."""
+    from advlab.zoo.measure import describe_attack
+
+    stack = trusted_attacks("mnist", include=[name], queries=queries)[name]
+    return ", ".join(describe_attack(a) for a in stack)
+
+
 def robust_under_advlab(model, x, y, name, queries):
     """(N,) bool correct under advlab's trusted attacks for one threat, seconds."""
     t0 = _clock()
@@ -104,14 +114,40 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
-def previous_rows(path: Path, n: int, suite: str) -> list[dict]:
-    """The rows of an earlier run's ``--out`` file, if it measured the same n and suite."""
+def previous_rows(path: Path, n: int, suite: str, queries=None) -> list[dict]:
+    """The rows of an earlier run's ``--out`` file, if it measured the same n and suite; a row
+    measured with other advlab attacks than today's (or not saying which) is dropped, so that
+    it is measured again."""
     if not path.is_file():
         return []
     old = json.loads(path.read_text())
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
-    return old["rows"]
+    current = {r["threat"]: advlab_stack(r["threat"], queries) for r in old["rows"]}
+    kept = [r for r in old["rows"] if r.get("advlab_attacks") == current[r["threat"]]]
+    for r in old["rows"]:
+        if r not in kept:
+            print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
+                  "measuring it again", flush=True)
+    return kept
+
+
+def markdown(rows: list[dict], unions: list[dict]) -> str:
+    """The rows and union rows as a markdown table (accuracies in %, CPU seconds)."""
+    out = ["| model | threat | advlab | AutoAttack | both | only AutoAttack breaks | only advlab "
+           "breaks | advlab CPU s | AutoAttack CPU s | ratio |", "|---" * 10 + "|"]
+    for r in rows:
+        t, t_aa = r["cpu_seconds_advlab"], r["cpu_seconds_autoattack"]
+        out.append(f"| {r['model']} | {r['threat']} | {100 * r['advlab']:.1f} | "
+                   f"{100 * r['autoattack']:.1f} | {100 * r['both']:.1f} | "
+                   f"{len(r['only_autoattack_breaks'])} of {r['n']} | "
+                   f"{len(r['only_advlab_breaks'])} of {r['n']} | {t:.0f} | {t_aa:.0f} | "
+                   f"{t / t_aa:.2f} |")
+    for u in unions:
+        out.append(f"| {u['model']} | union | {100 * u['advlab']:.1f} | "
+                   f"{100 * u['autoattack']:.1f} | {100 * u['both']:.1f} | "
+                   f"{len(u['only_autoattack_breaks'])} of {u['n']} | | | | |")
+    return "\n".join(out) + "\n"
 
 
 def load_model(spec: str):
@@ -152,7 +188,7 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             "both": (ours & theirs).float().mean().item(),
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
-            "autoattack_invalid": invalid,
+            "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
             # which images survive, one bit each (advlab.zoo.outcomes), for the union rows
@@ -218,7 +254,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/vs_autoattack.json"))
     p.add_argument("--resume", action="store_true",
-                   help="keep the rows already in --out (same n and suite) and add the others")
+                   help="keep the rows already in --out (same n, suite and advlab attacks) and "
+                   "add the others")
+    p.add_argument("--table", type=Path, default=None, metavar="FILE.md",
+                   help="also write the rows as a markdown table (with the command)")
     args = p.parse_args(argv)
     names = [t.strip() for t in args.threats.split(",") if t.strip()]
     bad = [t for t in names if t not in NORMS]
@@ -239,7 +278,7 @@ def main(argv=None) -> int:
     x, y = mnist_tensors(args.n, train=False)
     command = "python benchmarks/vs_autoattack.py " + " ".join(argv if argv is not None
                                                              else sys.argv[1:])
-    rows = previous_rows(args.out, args.n, args.suite) if args.resume else []
+    rows = previous_rows(args.out, args.n, args.suite, args.queries) if args.resume else []
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
     for r in rows:
@@ -264,6 +303,10 @@ def main(argv=None) -> int:
                        "unions": unions}
         args.out.write_text(json.dumps(keep_unions, indent=1))
     print(f"wrote {args.out}")
+    if args.table is not None:
+        args.table.write_text(f"Produced by `{command}`; first {args.n} MNIST test images, "
+                              f"AutoAttack suite {args.suite!r}.\n\n" + markdown(rows, unions))
+        print(f"wrote {args.table}")
     return 0
 
 

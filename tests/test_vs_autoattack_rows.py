@@ -1,0 +1,50 @@
+"""benchmarks/vs_autoattack.py's bookkeeping (no AutoAttack needed): a resumed run keeps only the
+rows measured with today's advlab stack, and the union and markdown rows follow the bits."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+from advlab.zoo.outcomes import pack_bits
+
+SPEC = importlib.util.spec_from_file_location(
+    "vs_autoattack", Path(__file__).parents[1] / "benchmarks" / "vs_autoattack.py")
+vs = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(vs)
+
+
+def _row(model, threat, ours, theirs, attacks):
+    ours, theirs = torch.tensor(ours, dtype=torch.bool), torch.tensor(theirs, dtype=torch.bool)
+    return {"model": model, "threat": threat, "n": ours.numel(),
+            "advlab": ours.float().mean().item(), "autoattack": theirs.float().mean().item(),
+            "both": (ours & theirs).float().mean().item(),
+            "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
+            "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
+            "cpu_seconds_advlab": 1.0, "cpu_seconds_autoattack": 4.0,
+            "advlab_survive": pack_bits(ours), "autoattack_survive": pack_bits(theirs),
+            **({"advlab_attacks": attacks} if attacks is not None else {})}
+
+
+def test_resume_drops_rows_of_another_stack(tmp_path):
+    today = vs.advlab_stack("linf")
+    assert "APGDT 9 targets x 100 steps" in today
+    rows = [_row("a", "linf", [1, 1, 0, 1], [1, 0, 0, 1], today),
+            _row("b", "linf", [1, 1, 0, 1], [1, 1, 0, 1], today.replace("x 100", "x 50")),
+            _row("c", "linf", [1, 1, 0, 1], [1, 1, 0, 1], None)]
+    out = tmp_path / "vs.json"
+    out.write_text(json.dumps({"suite": "original", "n": 4, "rows": rows}))
+    kept = vs.previous_rows(out, 4, "original")
+    assert [r["model"] for r in kept] == ["a"]
+
+
+def test_union_and_markdown_rows_follow_the_bits():
+    rows = [_row("m", "linf", [1, 1, 0, 1], [1, 0, 0, 1], "x"),
+            _row("m", "l2", [1, 1, 1, 0], [1, 1, 1, 0], "x"),
+            _row("m", "l1", [1, 1, 1, 1], [0, 1, 1, 1], "x")]
+    (u,) = vs.union_rows(rows)
+    assert u["advlab"] == 0.5 and u["autoattack"] == 0.0 and u["only_autoattack_breaks"] == [0, 1]
+    table = vs.markdown(rows, [u])
+    assert "| m | linf | 75.0 | 50.0 | 50.0 | 1 of 4 | 0 of 4 | 1 | 4 | 0.25 |" in table
+    assert "| m | union | 50.0 | 0.0 | 0.0 | 2 of 4 |" in table
