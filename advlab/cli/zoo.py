@@ -3,6 +3,7 @@
 
     advlab zoo list
     advlab zoo table --n 1000 --strength strong --out advlab/zoo/TABLE.md
+    advlab zoo table --stored --out advlab/zoo/TABLE.md --splice README.md   # after a remeasure
     advlab eval --zoo mnist-msd --n 200 --json run.json && advlab zoo compare mnist-msd run.json
 """
 
@@ -44,6 +45,10 @@ def _check_table_args(args: argparse.Namespace) -> list[str]:
                              "(advlab zoo list)")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+    for doc in args.splice:
+        if not Path(doc).is_file():
+            raise UsageError(f"--splice {doc}: no such file")
+        _markers(doc)
     if not args.stored and args.device is not None:
         checked_device(args.device)
     return args.models or shipped
@@ -78,14 +83,35 @@ def run_table(args: argparse.Namespace) -> int:
         text += "\n\n" + _commands(rows)
     print()
     print(text)
+    secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min" for r in rows)
+    body = f"Produced by `{command}`.\n\n{text}\n\nEvaluation time per model: {secs}.\n"
     if args.out:
         with open(args.out, "w") as f:
-            f.write("# advlab MNIST zoo: reproduction table\n\n")
-            f.write(f"Produced by `{command}`.\n\n{text}\n")
-            secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min" for r in rows)
-            f.write(f"\nEvaluation time per model: {secs}.\n")
+            f.write("# advlab MNIST zoo: reproduction table\n\n" + body)
         print(f"\nwritten to {args.out}")
+    for doc in args.splice:
+        splice(doc, body)
+        print(f"spliced into {doc}")
     return 0
+
+
+MARKS = ("<!-- zoo-table -->\n", "<!-- /zoo-table -->")
+
+
+def splice(doc: str, body: str) -> None:
+    """Replace the text between ``doc``'s zoo-table markers with ``body``."""
+    text, a, b = _markers(doc)
+    Path(doc).write_text(text[:a + len(MARKS[0])] + body + text[b:])
+
+
+def _markers(doc: str) -> tuple[str, int, int]:
+    """``doc``'s text and where its zoo-table markers start (a clear error when it has none)."""
+    text = Path(doc).read_text()
+    a, b = text.find(MARKS[0]), text.find(MARKS[1])
+    if a < 0 or b < a:
+        raise UsageError(f"--splice {doc}: no {MARKS[0].strip()} ... {MARKS[1]} markers to put "
+                         "the table between; add them where the table goes")
+    return text, a, b
 
 
 def _commands(rows: list[dict]) -> str:
@@ -125,6 +151,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     pt.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if present)")
     pt.add_argument("--threads", type=int_range(1), default=None)
     pt.add_argument("--out", default=None, help="also write the table (markdown) here")
+    pt.add_argument("--splice", action="append", default=[], metavar="FILE.md",
+                    help="also put it between FILE's <!-- zoo-table --> markers (README.md)")
     pt.add_argument("--no-progress", action="store_true")
     pt.add_argument("--stored", action="store_true",
                     help="print the stored measurements (advlab/zoo/results) instead of measuring")

@@ -146,6 +146,15 @@ def _pct(v) -> str:
     return f"{100 * v:.1f}"
 
 
+def older_stack(rows: list[dict]) -> list[str]:
+    """The "strong" rows measured with other attacks than today's strong stack (stale)."""
+    from .measure import stack_description
+
+    today = stack_description("strong")
+    return [r["model"] for r in rows if r["strength"] == "strong" and "attacks" in r
+            and r["attacks"] != today]
+
+
 def format_table(rows: list[dict], published: bool = True) -> str:
     """Markdown: the measured accuracies (%) and, below, the published ones (cited)."""
     head = ["model", "clean", "l_inf", "l_1", "l_2", "RT", "union l_p", "union all"]
@@ -157,6 +166,12 @@ def format_table(rows: list[dict], published: bool = True) -> str:
         lines.append("")
         lines.append(f"{names}: measured on the first {how[0]} MNIST test images with the "
                      f"\"{how[1]}\" attacks of advlab.presets.")
+    older = older_stack(rows)
+    if older:
+        lines += ["", f"**Measured with older attacks** for {', '.join(older)}: before the "
+                  "stack took targeted APGD at AutoAttack's 100 steps per target (each card "
+                  "lists the attacks), so these rows are upper bounds until `python -m "
+                  "advlab.zoo.remeasure` measures them again."]
     weak = [r["model"] for r in rows if r["strength"] != "strong" and "(" not in r["model"]]
     if weak:
         lines += ["", f"**Not the trusted evaluation** for {', '.join(weak)}: PGD alone "
