@@ -120,7 +120,8 @@ def _recipe_lines(name: str, recipe) -> list[str]:
 def _training_lines(name: str, facts: dict) -> list[str]:
     """The "Training" section from the log's facts and the run's notes."""
     out = ["## Training", "",
-           f"- {facts['epochs']} epochs in {facts['seconds'] / 60:.1f} minutes",
+           f"- {facts['epochs']} epoch{'' if facts['epochs'] == 1 else 's'} in "
+           f"{facts['seconds'] / 60:.1f} minutes",
            f"- hardware: {facts['hardware']}",
            f"- log: `advlab/zoo/logs/{name}.log`"]
     if facts.get("shipped"):
