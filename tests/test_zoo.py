@@ -36,6 +36,8 @@ CHECKS = {
     # PGD here (an upper bound) gave l_inf 64.0, l_1 65.5, l_2 75.0 on these 200 images; the
     # trusted stack 49.4 / 47.5 / 62.5 on 1000: robust to all three, well above the others
     "mnist-eat-apgd": (0.95, {"linf": (0.45, 1.0), "l1": (0.45, 1.0), "l2": (0.55, 1.0)}),
+    # PGD here: l_inf 68.0, l_1 65.5, l_2 76.0 on these 200 images
+    "mnist-eat-apgd-l1ft": (0.95, {"linf": (0.50, 1.0), "l1": (0.45, 1.0), "l2": (0.55, 1.0)}),
     # rotation-translation on an 11 x 3 x 3 grid: weaker than the full grid, so only a model
     # trained against it keeps most of its accuracy
     "mnist-rt": (0.95, {"rt": (0.60, 1.0), "linf": (0.0, 0.10)}),
@@ -58,7 +60,8 @@ def test_registry_entries_match_their_files_and_sizes():
         with open(path, "rb") as f:  # safetensors: u64 header length, then a JSON header
             (n,) = struct.unpack("<Q", f.read(8))
             assert json.loads(f.read(n).decode())
-    assert total <= 40 * 2**20
+    # 13 CompactCNNs of 3.4 MB: the package stays under 50 MB (a wheel, a Binder image)
+    assert total <= 50 * 2**20, f"the zoo's weights are {total} bytes; keep them <= 50 MB"
 
 
 def test_every_shipped_model_has_a_card_and_a_training_log():

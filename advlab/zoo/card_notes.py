@@ -58,6 +58,14 @@ TRAINING_NOTES["mnist-eat-apgd"] = [
     "falling (l_inf up, l_1 down; the log has each epoch's numbers); its checkpoint continues "
     "with `--resume`"]
 
+TRAINING_NOTES["mnist-eat-apgd-l1ft"] = [
+    "one process: `advlab train --recipe mnist-eat-apgd-l1ft --threads 1 --out "
+    "runs/mnist-eat-apgd-l1ft`, on a 2-core CPU that also ran two evaluation processes (load "
+    "average 3), so the time is an upper bound",
+    "epoch 1's weights shipped while epoch 2 was paused at its start to free the cores for the "
+    "trusted evaluation; `--resume` continues epoch 2, whose weights replace these only if its "
+    "monitored union is higher (`best.safetensors`)"]
+
 
 def _pct(name: str, column: str) -> str:
     """A published number as the cards' prose quotes it (``advlab.zoo.published``)."""

@@ -95,6 +95,7 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack}
                          for t, stack in parts[0]["breaks"].items()}
     res["shards"] = s
+    res["timing"] = "parallel" if seconds is max else "sum"  # how the card quotes the time
     (out or RESULTS).mkdir(parents=True, exist_ok=True)
     ((out or RESULTS) / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     for p in paths:

@@ -137,6 +137,18 @@ def _table(r: dict) -> list[str]:
             "| " + " | ".join(f"{100 * r[c]:.1f}" for c in COLUMNS) + " |"]
 
 
+def _how_measured(name: str, res: dict) -> str:
+    """The command and the time of a stored result, as the card says them."""
+    s, minutes = res.get("shards"), res["seconds"] / 60
+    if res.get("timing") == "sum":  # python -m advlab.zoo.remeasure: slices one after another
+        return (f"measured by `python -m advlab.zoo.remeasure {name}` ({s} slices of "
+                f"{res['n'] // s} images, one core each) in {minutes:.1f} minutes of one core "
+                "(the slices' sum).")
+    shards = (f" (as {s} parallel processes: `--shard K/{s}` for each K, then `--merge {s}`)"
+              if s else "")
+    return f"measured by `{res['command']}`{shards} in {minutes:.1f} minutes (wall)."
+
+
 def _measured_lines(name: str, res: dict | None) -> list[str]:
     """The "Measured" section: the stored results (or none yet), their notes, extra ones."""
     out = ["## Measured", ""]
@@ -144,10 +156,7 @@ def _measured_lines(name: str, res: dict | None) -> list[str]:
         out += _table(res) + ["",
                 f"Accuracy (%) on the first {res['n']} MNIST test images under the "
                 f"\"{res['strength']}\" attacks of `advlab.presets` "
-                f"({res.get('attacks', '')}); measured by `{res['command']}`"
-                + (f" (as {res['shards']} parallel processes: `--shard K/{res['shards']}` for "
-                   f"each K, then `--merge {res['shards']}`)" if res.get("shards") else "")
-                + f" in {res['seconds'] / 60:.1f} minutes (wall).", ""]
+                f"({res.get('attacks', '')}); " + _how_measured(name, res), ""]
         if res["strength"] != "strong":
             out += ["Not yet the trusted (\"strong\") evaluation: these numbers are upper bounds "
                     "that the stronger attacks can only lower.", ""]
