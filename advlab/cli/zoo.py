@@ -83,7 +83,8 @@ def run_table(args: argparse.Namespace) -> int:
         text += "\n\n" + _commands(rows)
     print()
     print(text)
-    secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min" for r in rows)
+    secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min"
+                     + (" of one core" if r.get("timing") == "sum" else "") for r in rows)
     body = f"Produced by `{command}`.\n\n{text}\n\nEvaluation time per model: {secs}.\n"
     if args.out:
         with open(args.out, "w") as f:
