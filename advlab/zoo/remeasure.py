@@ -8,10 +8,11 @@ that survive an interrupted session.
 A stored result is stale when it has no per-image outcomes or was measured with other attacks
 than ``advlab.presets`` now runs at its strength. Each stale model's first N test images are cut
 into S slices; worker K of W measures the slices whose number is K modulo W, keeps each in
-``--work`` (default ``runs/remeasure``) as soon as it is done, and skips the slices already
+``--work`` (default ``advlab/zoo/results/slices``, tracked by git: commit the slices as they land
+and a new checkout continues from them) as soon as it is done, and skips the slices already
 there, so a stopped run continues where it was. The worker that finds all S slices of a model
-merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each) and
-rewrites the model card.
+merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each),
+deletes the slices and rewrites the model card.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--strength", default="strong")
     p.add_argument("--slices", type=int, default=8, help="slices per model (8: 125 images)")
     p.add_argument("--worker", default="0/1", help="K/W: this is worker K of W")
-    p.add_argument("--work", type=Path, default=Path("runs/remeasure"))
+    p.add_argument("--work", type=Path, default=None,
+                   help="where the slices are kept (default advlab/zoo/results/slices)")
     p.add_argument("--results", type=Path, default=None,
                    help="keep the merged numbers here instead of advlab/zoo/results (no card)")
     p.add_argument("--threads", type=int, default=None)
@@ -97,7 +99,10 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    attacks, s, work = stack_description(args.strength), args.slices, args.work
+    from .measure import RESULTS
+
+    attacks, s = stack_description(args.strength), args.slices
+    work = args.work or RESULTS / "slices"
     todo = [m for m in (args.models or available()) if stale(m, args.strength, args.results)]
     if args.status:
         for m in args.models or available():
