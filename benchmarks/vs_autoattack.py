@@ -30,7 +30,9 @@ under advlab's stack, under AutoAttack (EAD for l_1), and under both. The ``--ou
 rewritten after every row; ``--resume`` keeps its rows (same n and suite, and advlab's attacks
 as they are today: a row measured with another stack is measured again) and measures the rest,
 so a run over the whole zoo can span sessions. ``--table FILE.md`` writes the rows as a
-markdown table with the command (the README's table).
+markdown table with the one command that measures all of them (the kept rows' models too);
+``--splice README.md`` puts that table between the README's ``<!-- vs-autoattack-table -->``
+markers.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,7 @@ import torch
 import advlab.zoo as zoo
 from advlab.data import mnist_tensors
 from advlab.evaluate import evaluate_union
+from advlab.generated_blocks import find, splice
 from advlab.presets import threats, trusted_attacks
 from advlab.zoo.outcomes import pack_bits, unpack_bits
 
@@ -148,6 +150,37 @@ def markdown(rows: list[dict], unions: list[dict]) -> str:
                    f"{100 * u['autoattack']:.1f} | {100 * u['both']:.1f} | "
                    f"{len(u['only_autoattack_breaks'])} of {u['n']} | | | | |")
     return "\n".join(out) + "\n"
+
+
+def table_command(args, rows: list[dict]) -> str:
+    """The one command that measures every row in ``rows`` (the kept ones too): with ``--resume``
+    it measures only what is missing."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    names = [t for t in NORMS if any(r["threat"] == t for r in rows)]
+    parts = ["python benchmarks/vs_autoattack.py",
+             "--models " + ",".join(m for m in models if m in zoo.available())]
+    parts += [f"--checkpoint {m}" for m in models if m not in zoo.available()]
+    parts += [f"--n {args.n}", "--threats " + ",".join(names)]
+    if args.suite != "original":
+        parts.append(f"--suite {args.suite}")
+    if args.queries is not None:
+        parts.append(f"--queries {args.queries}")
+    if args.ead_steps != 200:
+        parts.append(f"--ead-steps {args.ead_steps}")
+    if args.threads:
+        parts.append(f"--threads {args.threads}")
+    parts += [f"--out {_shown(args.out)}", "--resume"]
+    parts += [f"--table {_shown(args.table)}"] if args.table else []
+    return " ".join(parts + [f"--splice {_shown(d)}" for d in args.splice])
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (commands quoted in docs)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def load_model(spec: str):
@@ -258,7 +291,16 @@ def main(argv=None) -> int:
                    "add the others")
     p.add_argument("--table", type=Path, default=None, metavar="FILE.md",
                    help="also write the rows as a markdown table (with the command)")
+    p.add_argument("--splice", type=Path, action="append", default=[], metavar="DOC.md",
+                   help="also put the table between DOC's <!-- vs-autoattack-table --> markers")
     args = p.parse_args(argv)
+    for doc in args.splice:
+        if not doc.is_file():
+            p.error(f"--splice {doc}: no such file")
+        try:
+            find(doc.read_text(), "vs-autoattack-table", str(doc))
+        except ValueError as e:
+            p.error(f"--splice: {e}")
     names = [t.strip() for t in args.threats.split(",") if t.strip()]
     bad = [t for t in names if t not in NORMS]
     if bad:
@@ -276,8 +318,6 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
-    command = "python benchmarks/vs_autoattack.py " + " ".join(argv if argv is not None
-                                                             else sys.argv[1:])
     rows = previous_rows(args.out, args.n, args.suite, args.queries) if args.resume else []
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
@@ -287,8 +327,8 @@ def main(argv=None) -> int:
 
     def keep(row):  # written after every row, so a long run loses at most one row
         rows.append(row)
-        args.out.write_text(json.dumps({"command": command, "suite": args.suite, "n": args.n,
-                                        "rows": rows}, indent=1))
+        args.out.write_text(json.dumps({"command": table_command(args, rows), "suite": args.suite,
+                                        "n": args.n, "rows": rows}, indent=1))
 
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
@@ -299,14 +339,18 @@ def main(argv=None) -> int:
               "model        threat advlab  AA     both    only AA breaks")
         for u in unions:
             print(_union_line(u))
-        keep_unions = {"command": command, "suite": args.suite, "n": args.n, "rows": rows,
-                       "unions": unions}
+        keep_unions = {"command": table_command(args, rows), "suite": args.suite, "n": args.n,
+                       "rows": rows, "unions": unions}
         args.out.write_text(json.dumps(keep_unions, indent=1))
     print(f"wrote {args.out}")
+    body = (f"Produced by `{table_command(args, rows)}`; first {args.n} MNIST test images, "
+            f"AutoAttack suite {args.suite!r}.\n\n" + markdown(rows, unions))
     if args.table is not None:
-        args.table.write_text(f"Produced by `{command}`; first {args.n} MNIST test images, "
-                              f"AutoAttack suite {args.suite!r}.\n\n" + markdown(rows, unions))
+        args.table.write_text(body)
         print(f"wrote {args.table}")
+    for doc in args.splice:
+        splice(doc, "vs-autoattack-table", body)
+        print(f"spliced into {doc}")
     return 0
 
 

@@ -48,3 +48,26 @@ def test_union_and_markdown_rows_follow_the_bits():
     table = vs.markdown(rows, [u])
     assert "| m | linf | 75.0 | 50.0 | 50.0 | 1 of 4 | 0 of 4 | 1 | 4 | 0.25 |" in table
     assert "| m | union | 50.0 | 0.0 | 0.0 | 2 of 4 |" in table
+
+
+def test_table_command_measures_the_kept_rows_too(tmp_path):
+    """The command a table quotes reproduces every row in it, not only this run's models."""
+    rows = [_row("mnist-msd", "linf", [1], [1], None), _row("mnist-linf", "l1", [1], [1], None),
+            _row("mnist-msd", "l2", [1], [1], None)]
+    args = vs.argparse.Namespace(n=200, suite="original", queries=None, ead_steps=200, threads=1,
+                                 out=Path(vs.__file__).parents[1] / "benchmarks" / "r.json",
+                                 table=None, splice=[tmp_path / "README.md"])
+    cmd = vs.table_command(args, rows)
+    assert "--models mnist-msd,mnist-linf --n 200 --threats linf,l2,l1 --threads 1" in cmd
+    assert "--out benchmarks/r.json --resume" in cmd  # relative to the repository
+    assert cmd.endswith(f"--splice {tmp_path / 'README.md'}")
+
+
+def test_readme_quotes_the_stored_benchmark():
+    """The README's table is the one the stored rows give (rerun with --splice README.md)."""
+    root = Path(__file__).parents[1]
+    stored = json.loads((root / "benchmarks" / "results" / "vs_autoattack_n200.json").read_text())
+    table = vs.markdown(stored["rows"], vs.union_rows(stored["rows"]))
+    readme = (root / "README.md").read_text()
+    assert table in readme
+    assert f"`{stored['command']}`" in readme

@@ -96,23 +96,22 @@ def run_table(args: argparse.Namespace) -> int:
     return 0
 
 
-MARKS = ("<!-- zoo-table -->\n", "<!-- /zoo-table -->")
-
-
 def splice(doc: str, body: str) -> None:
     """Replace the text between ``doc``'s zoo-table markers with ``body``."""
-    text, a, b = _markers(doc)
-    Path(doc).write_text(text[:a + len(MARKS[0])] + body + text[b:])
+    from ..generated_blocks import splice as write_block
+
+    _markers(doc)
+    write_block(doc, "zoo-table", body)
 
 
-def _markers(doc: str) -> tuple[str, int, int]:
-    """``doc``'s text and where its zoo-table markers start (a clear error when it has none)."""
-    text = Path(doc).read_text()
-    a, b = text.find(MARKS[0]), text.find(MARKS[1])
-    if a < 0 or b < a:
-        raise UsageError(f"--splice {doc}: no {MARKS[0].strip()} ... {MARKS[1]} markers to put "
-                         "the table between; add them where the table goes")
-    return text, a, b
+def _markers(doc: str) -> None:
+    """A clear error when ``doc`` has no zoo-table markers."""
+    from ..generated_blocks import find
+
+    try:
+        find(Path(doc).read_text(), "zoo-table", where=f"--splice {doc}")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _commands(rows: list[dict]) -> str:

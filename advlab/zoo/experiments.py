@@ -18,13 +18,13 @@ import re
 import sys
 from pathlib import Path
 
+from ..generated_blocks import spliced
 from . import HERE, LOGS
 
 __all__ = ["rows", "markdown", "DOC", "EXPERIMENTS"]
 
 DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
 EXPERIMENTS = DOC.parent / "results"
-_BEGIN, _END = "<!-- experiments table: begin -->", "<!-- experiments table: end -->"
 
 
 def _attacks(recipe) -> str:
@@ -102,20 +102,13 @@ def markdown(table_rows: list[dict] | None = None) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def _spliced(text: str, table: str) -> str:
-    if _BEGIN not in text or _END not in text:
-        raise ValueError(f"{DOC} lacks the markers {_BEGIN} ... {_END}")
-    i, j = text.index(_BEGIN) + len(_BEGIN), text.index(_END)
-    return text[:i] + "\n" + table + "\n" + text[j:]
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m advlab.zoo.experiments", description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--check", action="store_true", help="exit 1 if the README's table is stale")
     args = p.parse_args(argv)
     text = DOC.read_text()
-    new = _spliced(text, markdown())
+    new = spliced(text, "experiments-table", markdown(), where=str(DOC))
     if args.check:
         if new != text:
             print(f"{DOC} is stale: run python -m advlab.zoo.experiments", file=sys.stderr)
