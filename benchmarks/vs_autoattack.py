@@ -339,9 +339,9 @@ def main(argv=None) -> int:
               "model        threat advlab  AA     both    only AA breaks")
         for u in unions:
             print(_union_line(u))
-        keep_unions = {"command": table_command(args, rows), "suite": args.suite, "n": args.n,
-                       "rows": rows, "unions": unions}
-        args.out.write_text(json.dumps(keep_unions, indent=1))
+    args.out.write_text(json.dumps({"command": table_command(args, rows), "suite": args.suite,
+                                    "n": args.n, "rows": rows,
+                                    **({"unions": unions} if unions else {})}, indent=1))
     print(f"wrote {args.out}")
     body = (f"Produced by `{table_command(args, rows)}`; first {args.n} MNIST test images, "
             f"AutoAttack suite {args.suite!r}.\n\n" + markdown(rows, unions))
