@@ -62,9 +62,10 @@ TRAINING_NOTES["mnist-eat-apgd-l1ft"] = [
     "one process: `advlab train --recipe mnist-eat-apgd-l1ft --threads 1 --out "
     "runs/mnist-eat-apgd-l1ft`, on a 2-core CPU that also ran two evaluation processes (load "
     "average 3), so the time is an upper bound",
-    "epoch 1's weights shipped while epoch 2 was paused at its start to free the cores for the "
-    "trusted evaluation; `--resume` continues epoch 2, whose weights replace these only if its "
-    "monitored union is higher (`best.safetensors`)"]
+    "epoch 1's weights shipped while epoch 2 was paused to free the cores for the trusted "
+    "evaluation; that run's checkpoint (epoch 2 at batch 284 of 469) was lost with the machine, "
+    "so epoch 2 was never completed: the recipe's 2 epochs, run in full, may end at other "
+    "weights (`best.safetensors` keeps the epoch with the best monitored union)"]
 
 
 def _pct(name: str, column: str) -> str:
