@@ -32,6 +32,9 @@ def test_workers_fill_the_slices_and_the_last_one_merges(tmp_path, capsys):
     assert not list(work.iterdir())
     res = json.loads((results / "mnist-linf.json").read_text())
     assert res["attacks"] == stack_description("fast") and res["shards"] == 3
+    # CPU time kept beside wall time, summed over the slices (the card quotes it)
+    assert 0 < res["cpu_seconds"] <= res["seconds"] * 1.5 + 1
+    assert res["cpu_seconds"] >= max(p["cpu_seconds"] for p in slices)
     assert not remeasure.stale("mnist-linf", "fast", results)
     # a slice is measured reproducibly, so the last one can be measured again here
     slices.append(measure("mnist-linf", 12, "fast", (2, 3)))

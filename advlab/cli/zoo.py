@@ -83,8 +83,7 @@ def run_table(args: argparse.Namespace) -> int:
         text += "\n\n" + _commands(rows)
     print()
     print(text)
-    secs = ", ".join(f"{r['model']} {r['seconds'] / 60:.0f} min"
-                     + (" of one core" if r.get("timing") == "sum" else "") for r in rows)
+    secs = ", ".join(_evaluation_time(r) for r in rows)
     body = f"Produced by `{command}`.\n\n{text}\n\nEvaluation time per model: {secs}.\n"
     if args.out:
         with open(args.out, "w") as f:
@@ -112,6 +111,14 @@ def _markers(doc: str) -> None:
         find(Path(doc).read_text(), "zoo-table", where=f"--splice {doc}")
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _evaluation_time(r: dict) -> str:
+    """A row's evaluation time as the table quotes it: CPU time where it was kept."""
+    if "cpu_seconds" in r:
+        return f"{r['model']} {r['cpu_seconds'] / 60:.0f} min of CPU time"
+    return f"{r['model']} {r['seconds'] / 60:.0f} min" + (" of one core" if r.get("timing") == "sum"
+                                                          else "")
 
 
 def _commands(rows: list[dict]) -> str:

@@ -33,10 +33,11 @@ def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     dev = pick_device(device)
     x, y = mnist_tensors(n, train=False)
     lo, hi = k * n // s, (k + 1) * n // s
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
                          strength, progress=False, keep_outcomes=True)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
+           "cpu_seconds": time.process_time() - c0,  # this process's CPU time, load or not
            "attacks": stack_description(strength),
            "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
                       f"--n {n}" + (f" --suffix {suffix}" if suffix else "")}
@@ -87,6 +88,10 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
     for c in COLUMNS:
         res[c] = sum(p[c] for p in parts) / s
     res["seconds"] = seconds(p["seconds"] for p in parts)
+    if all("cpu_seconds" in p for p in parts):
+        res["cpu_seconds"] = sum(p["cpu_seconds"] for p in parts)
+    else:
+        res.pop("cpu_seconds", None)
     if all("outcomes" in p for p in parts):
         from .outcomes import concat
 

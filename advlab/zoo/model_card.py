@@ -141,9 +141,12 @@ def _how_measured(name: str, res: dict) -> str:
     """The command and the time of a stored result, as the card says them."""
     s, minutes = res.get("shards"), res["seconds"] / 60
     if res.get("timing") == "sum":  # python -m advlab.zoo.remeasure: slices one after another
-        return (f"measured by `python -m advlab.zoo.remeasure {name}` ({s} slices of "
-                f"{res['n'] // s} images, one core each) in {minutes:.1f} minutes of one core "
-                "(the slices' sum).")
+        how = (f"measured by `python -m advlab.zoo.remeasure {name}` ({s} slices of "
+               f"{res['n'] // s} images, one core each) in ")
+        if "cpu_seconds" in res:  # CPU time does not grow with the machine's load
+            return how + (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' "
+                          f"sum; {minutes:.1f} minutes of wall time).")
+        return how + f"{minutes:.1f} minutes of one core (the slices' sum)."
     shards = (f" (as {s} parallel processes: `--shard K/{s}` for each K, then `--merge {s}`)"
               if s else "")
     return f"measured by `{res['command']}`{shards} in {minutes:.1f} minutes (wall)."
