@@ -73,6 +73,8 @@ def explain(model, x, y, name: str, suite: str = "original", ead_steps: int = 20
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rows", type=Path, default=HERE / "results" / "vs_autoattack_n200.json")
+    p.add_argument("--only", default=None, metavar="MODEL:THREAT,...",
+                   help="only these rows, e.g. mnist-msd:l2 (default every row)")
     p.add_argument("--seeds", type=int, default=4, help="other seeds for advlab's APGD-T")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None, help="keep the findings as JSON")
@@ -84,7 +86,10 @@ def main(argv=None) -> int:
     stored = json.loads(args.rows.read_text())
     x_all, y_all = mnist_tensors(stored["n"], train=False)
     found = []
+    only = set(args.only.split(",")) if args.only else None
     for row in stored["rows"]:
+        if only is not None and f"{row['model']}:{row['threat']}" not in only:
+            continue
         for side in ("only_autoattack_breaks", "only_advlab_breaks"):
             idx = row[side]
             if not idx:

@@ -10,6 +10,7 @@ from functools import partial
 
 from ..attacks import APGD, PGD, Square, grid_attack
 from ..attacks.apgd import APGDT
+from ..attacks.fab import FABT
 from ..threats import RotationTranslation, ThreatModel, registry
 from .strengths import STRENGTHS
 
@@ -58,11 +59,15 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
             continue
         stack = []
         if "apgd_steps" in s:  # first: the strongest attack per step leaves the fewest survivors
+            if s.get("apgd_ce") and entry.apgd_loss != "ce":  # AutoAttack's APGD-CE, then ours
+                stack.append(APGD(threat, steps=s["apgd_steps"], loss="ce"))
             stack.append(APGD(threat, steps=s["apgd_steps"], loss=entry.apgd_loss))
         if "apgdt_steps" in s:  # aims at each other class: finds what the runner-up hides
             stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["targets"]))
-        steps = s[entry.pgd_steps]
-        stack.append(PGD(threat, steps=steps, restarts=s["restarts"]))
+        if "fab_steps" in s and name in s.get("no_pgd", ()):  # minimum norm, along the boundary
+            stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_targets"]))
+        if name not in s.get("no_pgd", ()):
+            stack.append(PGD(threat, steps=s[entry.pgd_steps], restarts=s["restarts"]))
         if "queries" in s:
             stack.append(Square(threat, queries=s["queries"]))
         out[name] = stack
@@ -76,10 +81,11 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
                     ) -> dict[str, list]:
     """The evaluation behind every robust number we publish: ``attacks(dataset, "strong")``.
 
-    Per l_p threat: APGD (DLR loss for l_inf and l_2; l1-APGD with the exact l_1-ball-and-box
-    projection for l_1), then targeted APGD (targeted DLR loss, 100 steps at each of the 9 classes
-    ranked highest after the true one), then PGD (100 steps, 3 restarts; SLIDE with 200 steps for
-    l_1), then the gradient-free Square Attack (1000 queries, or ``queries``);
+    Per l_p threat: APGD (for l_inf and l_2 with the CE loss, then with the DLR loss; l1-APGD with
+    the exact l_1-ball-and-box projection for l_1), then targeted APGD (targeted DLR loss, 100
+    steps at each of the 9 classes ranked highest after the true one), then for l_inf and l_2
+    targeted FAB (100 steps at each of the 3 classes ranked highest), for l_1 PGD (SLIDE, 200
+    steps, 3 restarts), then the gradient-free Square Attack (1000 queries, or ``queries``);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
     ones before it left standing.
     """

@@ -12,14 +12,16 @@ import time
 
 from . import HERE, refresh
 
-__all__ = ["RESULTS", "describe_attack", "evaluate", "measure", "merge", "stack_description"]
+__all__ = ["RESULTS", "describe_attack", "evaluate", "measure", "merge", "stack_description",
+           "threat_attacks"]
 
 RESULTS = HERE / "results"
 
 
 def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
-            suffix: str = "", device: str | None = None) -> dict:
-    """The numbers ``evaluate`` keeps, measured and returned, not written (see ``evaluate``)."""
+            suffix: str = "", device: str | None = None, include=None) -> dict:
+    """The numbers ``evaluate`` keeps, measured and returned, not written (see ``evaluate``).
+    ``include``: only these threats ("clean" and theirs; "attacks" quotes only theirs)."""
     import advlab.zoo as zoo
 
     refresh()  # the manifest may have been rewritten since this process read it
@@ -35,10 +37,10 @@ def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     lo, hi = k * n // s, (k + 1) * n // s
     t0, c0 = time.time(), time.process_time()
     acc = evaluate_model(zoo.load(name, device=dev), (x[lo:hi].to(dev), y[lo:hi].to(dev)),
-                         strength, progress=False, keep_outcomes=True)
+                         strength, progress=False, keep_outcomes=True, include=include)
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
            "cpu_seconds": time.process_time() - c0,  # this process's CPU time, load or not
-           "attacks": stack_description(strength),
+           "attacks": stack_description(strength, include),
            "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
                       f"--n {n}" + (f" --suffix {suffix}" if suffix else "")}
     if s > 1:
@@ -46,12 +48,18 @@ def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     return res
 
 
-def stack_description(strength: str) -> str:
-    """How the results quote the attacks of a strength (e.g. to tell a stale result)."""
+def stack_description(strength: str, include=None) -> str:
+    """How the results quote the attacks of a strength (e.g. to tell a stale result), per
+    threat: "linf: APGD 100 steps, ...; l1: ...". ``include``: only these threats."""
     from ..evaluation.presets import attacks
 
     return "; ".join(f"{k}: {', '.join(describe_attack(a) for a in v)}"
-                     for k, v in attacks("mnist", strength).items())
+                     for k, v in attacks("mnist", strength, include=include).items())
+
+
+def threat_attacks(description: str) -> dict[str, str]:
+    """``stack_description``'s text -> {threat: its attacks}."""
+    return dict(part.split(": ", 1) for part in description.split("; ") if ": " in part)
 
 
 def evaluate(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
@@ -96,9 +104,15 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         from .outcomes import concat
 
         res["outcomes"] = concat([p["outcomes"] for p in parts])
-    if all("breaks" in p for p in parts):
+    if all("breaks" in p for p in parts):  # the threats every slice counted
         res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack}
-                         for t, stack in parts[0]["breaks"].items()}
+                         for t, stack in parts[0]["breaks"].items()
+                         if all(t in p["breaks"] for p in parts)}
+    reused = sorted({t for p in parts for t in p.get("reused", [])})
+    if reused:
+        res["reused"] = reused
+    else:
+        res.pop("reused", None)
     res["shards"] = s
     res["timing"] = "parallel" if seconds is max else "sum"  # how the card quotes the time
     (out or RESULTS).mkdir(parents=True, exist_ok=True)
@@ -118,6 +132,8 @@ def describe_attack(attack) -> str:
         restarts = getattr(attack, "restarts", 1)
         if hasattr(attack, "targets"):
             return f"{kind} {attack.targets} targets x {attack.steps} steps"
+        if getattr(attack, "loss", "ce") != "ce":  # APGD with the DLR loss: "APGD-DLR"
+            kind = f"{kind}-{attack.loss.upper()}"
         return f"{kind} {attack.steps} steps" + (f" x {restarts} restarts" if restarts > 1 else "")
     kw = getattr(attack, "keywords", {})
     if "threat" in kw:

@@ -143,6 +143,9 @@ def _how_measured(name: str, res: dict) -> str:
     if res.get("timing") == "sum":  # python -m advlab.zoo.remeasure: slices one after another
         how = (f"measured by `python -m advlab.zoo.remeasure {name}` ({s} slices of "
                f"{res['n'] // s} images, one core each) in ")
+        if res.get("reused"):
+            how = (f"the {', '.join(res['reused'])} outcomes kept from an earlier measurement "
+                   "with the same attacks for those threats, the others " + how)
         if "cpu_seconds" in res:  # CPU time does not grow with the machine's load
             return how + (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' "
                           f"sum; {minutes:.1f} minutes of wall time).")

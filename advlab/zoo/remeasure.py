@@ -13,6 +13,10 @@ and a new checkout continues from them) as soon as it is done, and skips the sli
 there, so a stopped run continues where it was. The worker that finds all S slices of a model
 merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each),
 deletes the slices and rewrites the model card.
+
+Only the threats whose attacks changed are measured again: a slice keeps the outcomes of every
+threat that an earlier slice file, or the stored result, measured with today's attacks for that
+threat (the card says which were reused; their time is not counted again).
 """
 
 from __future__ import annotations
@@ -46,6 +50,53 @@ def _done(path: Path, attacks: str, n: int) -> bool:
         return False
     res = json.loads(path.read_text())
     return res.get("attacks") == attacks and res.get("n") == n and "outcomes" in res
+
+
+def _previous(work: Path, name: str, k: int, s: int, n: int, results: Path | None):
+    """What an earlier measurement knows of slice k of s: the slice file, else the stored
+    result cut to the slice's images (without its per-attack counts); None if neither has
+    per-image outcomes for the same n."""
+    from . import outcomes
+    from .measure import RESULTS
+
+    for path, whole in ((slice_path(work, name, k, s), False),
+                        ((results or RESULTS) / f"{name}.json", True)):
+        if path.is_file():
+            res = json.loads(path.read_text())
+            if res.get("n") == n and "outcomes" in res:
+                if not whole:
+                    return res
+                lo, hi = k * n // s, (k + 1) * n // s
+                cut = {t: v[lo:hi] for t, v in outcomes.unpack(res["outcomes"]).items()}
+                return {"attacks": res.get("attacks", ""), "outcomes": outcomes.pack(cut)}
+    return None
+
+
+def _measure_slice(name, n, strength, k, s, prev):
+    """Slice k of s measured with today's stack, reusing ``prev``'s outcomes of the threats it
+    measured with today's attacks."""
+    import torch
+
+    from . import outcomes
+    from .measure import measure, stack_description, threat_attacks
+    from .table import COLUMNS
+
+    today = threat_attacks(stack_description(strength))
+    had = threat_attacks(prev["attacks"]) if prev else {}
+    keep = [t for t, a in today.items() if had.get(t) == a]
+    if not keep:
+        return measure(name, n, strength, (k, s))
+    res = measure(name, n, strength, (k, s), include=[t for t in today if t not in keep])
+    old, new = outcomes.unpack(prev["outcomes"]), outcomes.unpack(res["outcomes"])
+    if not torch.equal(old["clean"], new["clean"]):  # another model: measure everything
+        return measure(name, n, strength, (k, s))
+    survive = {"clean": new["clean"], **{t: (old if t in keep else new)[t] for t in today}}
+    acc = outcomes.accuracies(survive)
+    res.update({c: acc[c] for c in COLUMNS}, outcomes=outcomes.pack(survive),
+               attacks=stack_description(strength), reused=keep)
+    res["breaks"] = {**{t: prev["breaks"][t] for t in keep if t in prev.get("breaks", {})},
+                     **res["breaks"]}
+    return res
 
 
 def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,
@@ -83,7 +134,7 @@ def main(argv=None) -> int:
                    "nothing")
     args = p.parse_args(argv)
     from . import available
-    from .measure import measure, stack_description
+    from .measure import stack_description
 
     unknown = [m for m in args.models if m not in available()]
     if unknown:
@@ -115,7 +166,8 @@ def main(argv=None) -> int:
         for i in range(k, s, w):
             path = slice_path(work, m, i, s)
             if not _done(path, attacks, args.n):
-                res = measure(m, args.n, args.strength, (i, s))
+                prev = _previous(work, m, i, s, args.n, args.results)
+                res = _measure_slice(m, args.n, args.strength, i, s, prev)
                 path.write_text(json.dumps(res, indent=1) + "\n")
                 print(f"{m}: slice {i + 1} of {s} in {res['seconds'] / 60:.1f} min", flush=True)
         _merge_if_complete(m, work, s, attacks, args.n, args.results)

@@ -30,12 +30,13 @@ COLUMNS = ("clean", "linf", "l1", "l2", "rt", "union_lp", "union_all")
 
 
 def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
-                   progress: bool = False, keep_outcomes: bool = False) -> dict:
+                   progress: bool = False, keep_outcomes: bool = False, include=None) -> dict:
     """Accuracies (in [0, 1]) of ``model`` on ``data`` = (x, y) for every column of the table.
 
     ``keep_outcomes``: also "outcomes", which images survive each threat, packed small
     (``advlab.zoo.outcomes``), so later evaluations can be compared image by image, and
     "breaks": per threat, how many images each attack of the stack broke first.
+    ``include``: only these threats (then "clean" and theirs, no union columns).
     """
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
@@ -44,15 +45,16 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
         # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding
         # (benchmarks/memory_format.py measures the gain; README, Benchmarks)
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # caller's unchanged
-    stacks = attacks("mnist", strength)
+    stacks = attacks("mnist", strength, include=include)
     res = evaluate_union(model, data, stacks, batch_size=batch_size, progress=progress)
     out = res.as_dict()
-    lp = res.clean.clone()
-    for name in ("linf", "l1", "l2"):
-        lp &= res.robust[name]
-    out["union_lp"] = lp.float().mean().item()
-    out["union_all"] = out.pop("union")
-    table = {k: out[k] for k in COLUMNS}
+    if include is None:
+        lp = res.clean.clone()
+        for name in ("linf", "l1", "l2"):
+            lp &= res.robust[name]
+        out["union_lp"] = lp.float().mean().item()
+        out["union_all"] = out.pop("union")
+    table = {k: out[k] for k in COLUMNS if k in out and (include is None or k != "union_all")}
     if keep_outcomes:
         from . import outcomes
         from .measure import describe_attack

@@ -1,0 +1,185 @@
+"""Targeted FAB (Croce & Hein 2020, "Minimally distorted adversarial examples with a fast
+adaptive boundary attack"; AutoAttack's FAB-T): a minimum-norm attack that walks along the
+linearised decision boundary instead of up a loss.
+
+At the iterate x_k, with g(z) = f_t(z) - f_y(z) (target logit minus true logit; g >= 0 means
+the target wins), FAB linearises the boundary {g = 0} and projects both x_k and the clean x onto
+that hyperplane, each with the smallest l_p step that stays in the [0, 1] box:
+
+    d_k = argmin ||d||_p  s.t.  g(x_k) + <grad g(x_k), d> >= 0,             x_k + d in [0, 1]^n
+    d_0 = argmin ||d||_p  s.t.  g(x_k) + <grad g(x_k), x + d - x_k> >= 0,   x + d in [0, 1]^n
+
+and moves to a mix of the two, biased towards the clean image so the result stays close to it,
+
+    x_{k+1} = clip((1 - a)(x_k + eta d_k) + a (x + eta d_0)),
+    a = min(|d_k| / (|d_k| + |d_0|), a_max)
+
+with eta = 1.05 (overshoot the boundary a little) and a_max = 0.1. An iterate that is
+misclassified is kept if it is the closest to x so far, and pulled back towards x,
+x_k <- x + beta (x_k - x) with beta = 0.9, to look for a closer one. An evaluation counts the
+example as broken when the closest misclassified point lies within the budget eps.
+
+Each projection is exact: for l_inf the step is sign(w) min(t, room) for the smallest t that
+reaches the hyperplane, for l_2 it is sign(w) min(lambda |w|, room) (the KKT point), both found
+by bisection on one scalar; for l_1 the cheapest coordinates (largest |w|) move to the box's edge
+first, the last one partly (a fractional knapsack). ``room`` is how far the box lets each pixel
+move in the direction that helps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..threats import ThreatModel
+from .apgd import _final_project, _ranked_others
+from .base import AttackResult, attack_session, check_logits, misclassified
+
+__all__ = ["fab_targeted", "FABT", "project_halfspace"]
+
+_BISECTIONS = 40
+
+
+def project_halfspace(w: torch.Tensor, c: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tensor:
+    """The smallest l_p step d with <w, d> >= c and x + d in [0, 1] (rows of (B, n) tensors).
+
+    w: (B, n) the hyperplane's normal; c: (B,) how far along w to go (c <= 0: d = 0, already
+    there); x: (B, n) in [0, 1]; p: 1, 2 or math.inf. Where the box does not allow <w, d> = c,
+    d is the box's corner in w's direction (the closest the box gets). Returns (B, n).
+    """
+    if p not in (1, 2, math.inf):
+        raise ValueError(f"p must be 1, 2 or math.inf, got {p}")
+    room = torch.where(w > 0, 1 - x, x)  # how far each pixel may move in the direction of w
+    room = torch.where(w != 0, room, torch.zeros_like(room))
+    a = w.abs()
+    need = c.clamp_min(0)[:, None]
+    if p == 1:  # fractional knapsack: the largest |w_i| first, each to the box's edge
+        a_sorted, order = a.sort(dim=1, descending=True)
+        gain = a_sorted * room.gather(1, order)
+        before = gain.cumsum(dim=1) - gain  # what the coordinates before i already give
+        part = ((need - before) / a_sorted.clamp_min(1e-30)).clamp(min=0)
+        move = torch.minimum(part, room.gather(1, order))
+        size = torch.zeros_like(a).scatter(1, order, move)
+    else:
+        # l_inf: size_i = min(t, room_i); l_2: size_i = min(t |w_i|, room_i); find the smallest t
+        scale = torch.ones_like(a) if p == math.inf else a
+        hi = torch.where(scale > 0, room / scale.clamp_min(1e-30), torch.zeros_like(room))
+        lo_t, hi_t = torch.zeros_like(need), hi.amax(dim=1, keepdim=True)
+        for _ in range(_BISECTIONS):
+            mid = (lo_t + hi_t) / 2
+            reached = (a * torch.minimum(mid * scale, room)).sum(dim=1, keepdim=True) >= need
+            hi_t, lo_t = torch.where(reached, mid, hi_t), torch.where(reached, lo_t, mid)
+        size = torch.minimum(hi_t * scale, room)
+    size = torch.where(need > 0, size, torch.zeros_like(size))
+    return size * w.sign()
+
+
+def _norm(d: torch.Tensor, p: float) -> torch.Tensor:
+    return d.flatten(1).norm(p=p, dim=1)
+
+
+def _run(model, x, y, t, p, steps, alpha_max, eta, beta):
+    """One FAB run towards class t from x; (B,) distances of the closest misclassified points
+    found (inf where none) and those points (B, C, H, W)."""
+    b = x.shape[0]
+    flat_x = x.flatten(1)
+    best = x.clone()
+    best_dist = torch.full((b,), math.inf, dtype=x.dtype, device=x.device)
+    cur = x.clone()
+    rows = torch.arange(b, device=x.device)
+    for _ in range(steps + 1):
+        xg = cur.detach().requires_grad_(True)
+        logits = model(xg)
+        g = logits[rows, t] - logits[rows, y]
+        (w,) = torch.autograd.grad(g.sum(), xg)
+        with torch.no_grad():
+            adv = misclassified(logits, y, False)
+            dist = _norm(cur - x, p)
+            closer = adv & (dist < best_dist)
+            best = torch.where(closer[:, None, None, None], cur, best)
+            best_dist = torch.where(closer, dist, best_dist)
+            w, flat_cur = w.flatten(1), cur.flatten(1)
+            d_k = project_halfspace(w, -g, flat_cur, p)
+            d_0 = project_halfspace(w, -g - (w * (flat_x - flat_cur)).sum(dim=1), flat_x, p)
+            n_k, n_0 = _norm(d_k, p), _norm(d_0, p)
+            a = (n_k / (n_k + n_0).clamp_min(1e-12)).clamp(0, alpha_max)[:, None]
+            step = ((1 - a) * (flat_cur + eta * d_k) + a * (flat_x + eta * d_0)).clamp(0, 1)
+            back = flat_x + beta * (flat_cur - flat_x)  # found one: look closer to x
+            cur = torch.where(adv[:, None], back, step).view_as(x)
+    return best_dist, best
+
+
+def fab_targeted(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    threat: ThreatModel,
+    targets: int = 9,
+    steps: int = 100,
+    alpha_max: float = 0.1,
+    eta: float = 1.05,
+    beta: float = 0.9,
+) -> AttackResult:
+    """Targeted FAB (FAB-T) on ``Linf``, ``L2`` or ``L1``: one run of ``steps`` steps per target.
+
+    The targets are the ``targets`` classes with the highest clean logits after y (as for
+    ``apgd_targeted``), each run only on the examples no earlier target has broken within the
+    budget; runs start at x (AutoAttack's first restart). Deterministic. Cost: up to
+    ``targets * (steps + 1)`` forward and backward passes per example that stays robust.
+
+    Args:
+        model: (B, C, H, W) in [0, 1] -> (B, K) logits; mode and requires_grad restored.
+        x: (B, C, H, W) float images in [0, 1]. y: (B,) int64 labels.
+        threat: an l_p ball (``Linf``, ``L2`` or ``L1``), budget a float or (B,).
+        targets: how many target classes to try (AutoAttack: 9). steps: per target (100).
+        alpha_max, eta, beta: FAB's constants (the paper's 0.1, 1.05, 0.9).
+
+    Returns:
+        AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1], the closest
+        misclassified point found where it lies within the budget, else x; success (B,) True
+        where x_adv is misclassified; loss (B,) minus the l_p distance of the closest
+        misclassified point found (-inf where none): higher is better for the attacker.
+    """
+    p = getattr(threat, "lp", None)
+    if not (isinstance(threat, ThreatModel) and threat.additive and p in (1, 2, math.inf)):
+        raise TypeError(f"FAB attacks l_p balls (Linf, L2 or L1), got {threat!r}")
+    if steps < 1 or targets < 1:
+        raise ValueError(f"need steps >= 1 and targets >= 1, got {steps} and {targets}")
+    with attack_session(model, x, y, probe=False) as x:
+        with torch.no_grad():
+            logits = model(x)
+        check_logits(logits, y)
+        ranked = _ranked_others(logits, y)[:, :targets]
+        eps = threat.eps_for(x)
+        dist = torch.where(misclassified(logits, y, False), torch.zeros_like(eps),
+                           torch.full_like(eps, math.inf))
+        closest = x.clone()
+        for i in range(ranked.shape[1]):
+            todo = (dist > eps).nonzero().squeeze(1)  # one sync per target, not per step
+            if todo.numel() == 0:
+                break
+            d, pts = _run(model, x[todo], y[todo], ranked[todo, i], p, steps, alpha_max, eta,
+                          beta)
+            keep = d < dist[todo]
+            dist[todo] = torch.where(keep, d, dist[todo])
+            closest[todo] = torch.where(keep[:, None, None, None], pts, closest[todo])
+        inside = dist <= eps
+        x_adv = _final_project(threat, x, torch.where(inside[:, None, None, None], closest, x))
+        with torch.no_grad():
+            success = misclassified(model(x_adv), y, False)
+    return AttackResult(x_adv, success, -dist)
+
+
+@dataclass(frozen=True)
+class FABT:
+    """Targeted FAB as a stateless attack object: ``FABT(L2(2.0), targets=9, steps=100)``."""
+
+    threat: ThreatModel
+    steps: int = 100
+    targets: int = 9
+
+    def __call__(self, model, x, y, generator=None) -> AttackResult:
+        return fab_targeted(model, x, y, self.threat, self.targets, self.steps)

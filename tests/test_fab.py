@@ -1,0 +1,119 @@
+"""Targeted FAB (FAB-T): exact projections, the distance on a linear model, valid outputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from advlab import L1, L2, Linf
+from advlab.attacks.fab import FABT, fab_targeted, project_halfspace
+
+THREATS = [Linf(0.3), L2(2.0), L1(10.0)]
+IDS = ["linf", "l2", "l1"]
+DUAL = {math.inf: 1, 2: 2, 1: math.inf}  # the distance to a hyperplane uses the dual norm
+
+
+@pytest.mark.parametrize("p", [math.inf, 2, 1], ids=IDS)
+def test_projection_reaches_the_halfspace_in_the_box_and_is_smallest(p):
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 12, generator=g)
+    x = torch.rand(64, 12, generator=g)
+    c = torch.rand(64, generator=g) * 0.5
+    c[:4] = -1.0  # already inside: no step
+    d = project_halfspace(w, c, x, p)
+    assert torch.equal(d[:4], torch.zeros_like(d[:4]))
+    assert (x + d >= -1e-6).all() and (x + d <= 1 + 1e-6).all()
+    reachable = (w.abs() * torch.where(w > 0, 1 - x, x)).sum(1) >= c
+    assert ((w * d).sum(1) >= c - 1e-4)[reachable].all()
+    # no random point of the box that reaches the half-space is closer (in l_p)
+    norm = d.norm(p=p, dim=1)
+    for _ in range(200):
+        z = torch.rand(64, 12, generator=g) - x  # a step to a random point of the box
+        scale = (c / (w * z).sum(1)).clamp(0, 1)  # shrink it onto the hyperplane if it gets there
+        ok = ((w * z).sum(1) >= c) & reachable
+        z = z * scale[:, None]
+        assert (norm[ok] <= z[ok].norm(p=p, dim=1) + 1e-4).all()
+
+
+class Linear(nn.Module):
+    """A random linear 10-class model on 1 x 1 x 20 inputs near 0.5 (the box does not bind)."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        self.lin = nn.Linear(20, 10)
+        with torch.no_grad():
+            gen = torch.Generator().manual_seed(seed)
+            self.lin.weight.copy_(torch.randn(10, 20, generator=gen))
+            self.lin.bias.copy_(torch.randn(10, generator=gen) * 0.3)
+
+    def forward(self, x):
+        return self.lin(x.flatten(1) - 0.5)
+
+
+@pytest.mark.parametrize("threat", THREATS, ids=IDS)
+def test_finds_the_minimal_distance_on_a_linear_model(threat):
+    """On a linear model the distance to class t's boundary is known, (z_y - z_t) /
+    ||w_y - w_t||_dual. Aimed at the runner-up, FAB-T must come within a few percent of its
+    boundary, and no closer than the nearest boundary of any class; with a budget just above
+    the nearest boundary, aimed at every class, each example breaks, just below none does."""
+    model = Linear()
+    x = 0.5 + 0.01 * torch.randn(16, 1, 1, 20, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        z = model(x)
+    y = z.argmax(1)
+    w = model.lin.weight
+    gap = z.gather(1, y[:, None]) - z  # (B, 10) z_y - z_t
+    dual = (w[y][:, None, :] - w[None]).norm(p=DUAL[threat.lp], dim=2)  # (B, 10)
+    dist = torch.where(gap > 0, gap / dual, torch.full_like(gap, math.inf))
+    nearest = dist.amin(dim=1)
+    runner_up = dist.gather(1, z.scatter(1, y[:, None], -math.inf).argmax(1, keepdim=True))[:, 0]
+    assert (runner_up < 0.2).all()  # the box does not bind: every pixel stays in [0.3, 0.7]
+    res = fab_targeted(model, x, y, type(threat)(1.0), targets=1, steps=30)
+    found = -res.loss
+    assert res.success.all()
+    assert (found >= nearest * (1 - 1e-3)).all()  # nothing is closer than the boundary
+    assert (found <= runner_up * 1.06).all(), found / runner_up
+    above = fab_targeted(model, x, y, type(threat)(nearest * 1.1), targets=9, steps=30)
+    below = fab_targeted(model, x, y, type(threat)(nearest * 0.95), targets=9, steps=30)
+    assert above.success.all() and not below.success.any()
+
+
+@pytest.fixture(scope="module")
+def batch(mnist_test):
+    x, y = mnist_test
+    return x[:40], y[:40]
+
+
+@pytest.mark.parametrize("threat", THREATS, ids=IDS)
+def test_outputs_in_threat_and_box_success_is_misclassified(standard_model, batch, threat):
+    x, y = batch
+    small = type(threat)(threat.eps / 4)  # not everything breaks
+    res = FABT(small, steps=10, targets=3)(standard_model, x, y)
+    assert bool(small.contains(x, res.x_adv).all())
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    with torch.no_grad():
+        wrong = standard_model(res.x_adv).argmax(1) != y
+    assert torch.equal(wrong, res.success)
+    assert 0 < int(res.success.sum()) < x.shape[0]
+    again = FABT(small, steps=10, targets=3)(standard_model, x, y)  # deterministic
+    assert torch.equal(again.x_adv, res.x_adv)
+
+
+def test_model_mode_restored_and_clear_errors(standard_model, batch):
+    x, y = batch
+    standard_model.train()
+    try:
+        FABT(Linf(0.1), steps=2, targets=1)(standard_model, x[:8], y[:8])
+        assert standard_model.training
+        assert all(p.requires_grad for p in standard_model.parameters())
+    finally:
+        standard_model.eval()
+    with pytest.raises(TypeError, match="Linf, L2 or L1"):
+        fab_targeted(standard_model, x[:2], y[:2], "linf")
+    with pytest.raises(ValueError, match="targets >= 1"):
+        fab_targeted(standard_model, x[:2], y[:2], Linf(0.3), targets=0)
+    with pytest.raises(ValueError, match="p must be"):
+        project_halfspace(torch.ones(1, 2), torch.ones(1), torch.zeros(1, 2), 3)
