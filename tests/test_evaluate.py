@@ -216,12 +216,16 @@ def test_presets_match_the_paper():
     fast = presets.attacks("mnist", "fast")
     assert set(fast) == {"linf", "l1", "l2", "rt"}
     assert fast["linf"][0].threat == Linf(0.3) and fast["l1"][0].steps == 50
-    strong = presets.attacks("mnist", "strong", include=["linf"])
-    assert list(strong) == ["linf"]
+    strong = presets.attacks("mnist", "strong", include=["linf", "l1"])
+    assert list(strong) == ["linf", "l1"]
     kinds = [type(a).__name__ for a in strong["linf"]]
-    # untargeted then targeted APGD, PGD with restarts, the gradient-free Square Attack
-    assert kinds == ["APGD", "APGDT", "PGD", "Square"], kinds
-    assert strong["linf"][1].targets == 9 and strong["linf"][2].restarts == 3
+    # APGD-CE and APGD-DLR, targeted APGD, targeted FAB, the gradient-free Square Attack
+    assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square"], kinds
+    assert [a.loss for a in strong["linf"][:2]] == ["ce", "dlr"]
+    assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
+    # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square
+    assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square"]
+    assert strong["l1"][2].restarts == 3
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
                 lambda: presets.threats("imagenet")):

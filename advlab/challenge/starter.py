@@ -112,8 +112,9 @@ def defense_notebook(ch: Challenge) -> nbformat.NotebookNode:
     """The defense track's starter notebook."""
     d = ch.defense
     archs = ", ".join(f"`{a}`" for a in d.architectures)
-    how = ("the trusted attacks (`advlab.presets.trusted_attacks`: APGD, targeted APGD, PGD "
-           "with restarts and the gradient-free Square Attack)" if d.strength == "strong"
+    how = ("the trusted attacks (`advlab.presets.trusted_attacks`: APGD, targeted APGD, "
+           "targeted FAB, PGD with restarts for l_1 and the gradient-free Square Attack)"
+           if d.strength == "strong"
            else f'the "{d.strength}" attacks')
     intro = f"""# {ch.name}: defense track
 
