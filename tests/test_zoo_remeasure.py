@@ -54,27 +54,33 @@ def test_workers_fill_the_slices_and_the_last_one_merges(tmp_path, capsys):
 
 
 def test_only_the_threats_whose_attacks_changed_are_measured_again(tmp_path):
-    """A stored result whose l_2 attacks are no longer today's: l_2 alone is measured again,
-    the other threats' outcomes are kept as they were, and the numbers follow the outcomes."""
+    """A stored result whose l_inf and l_2 attacks are no longer today's: those two alone are
+    measured again, the other threats' outcomes are kept as they were, an image the earlier
+    attacks broke stays broken, and the numbers follow the outcomes."""
     results = tmp_path / "results"
     assert _run(tmp_path) == 0
     first = json.loads((results / "mnist-linf.json").read_text())
     parts = first["attacks"].split("; ")
-    first["attacks"] = "; ".join(p if not p.startswith("l2: ") else "l2: old" for p in parts)
+    first["attacks"] = "; ".join(f"{p.split(': ')[0]}: old" if p.startswith(("l2: ", "linf: "))
+                                 else p for p in parts)
     old = outcomes.unpack(first["outcomes"])
     old["l2"] = old["clean"].clone()  # as if the old l_2 attacks had broken nothing
+    standing = old["linf"].nonzero().flatten()
+    assert len(standing) >= 1
+    old["linf"][standing[0]] = False  # ... and the old l_inf ones one more image than today's
     first["outcomes"] = outcomes.pack(old)
     (results / "mnist-linf.json").write_text(json.dumps(first))
     assert remeasure.stale("mnist-linf", "fast", results)
     assert _run(tmp_path) == 0
     res = json.loads((results / "mnist-linf.json").read_text())
-    assert res["attacks"] == stack_description("fast") and res["reused"] == ["l1", "linf", "rt"]
+    assert res["attacks"] == stack_description("fast") and res["reused"] == ["l1", "rt"]
     new = outcomes.unpack(res["outcomes"])
     for t in ("clean", "linf", "l1", "rt"):
         assert (new[t] == old[t]).all(), t
+    assert res["earlier_breaks"] == {"linf": 1, "l2": 0}
     fresh = outcomes.unpack(measure("mnist-linf", 12, "fast", include=["l2"])["outcomes"])
     assert (new["l2"] == fresh["l2"]).all() and not (new["l2"] == old["l2"]).all()
     derived = outcomes.accuracies(new)
-    for c in ("l2", "union_lp", "union_all"):
+    for c in ("linf", "l2", "union_lp", "union_all"):
         assert abs(res[c] - derived[c]) < 1e-6, c
-    assert set(res["breaks"]) == {"l2"}  # counts of the reused threats were not in the slices
+    assert set(res["breaks"]) == {"linf", "l2"}  # counts of the reused threats: not in slices

@@ -108,6 +108,10 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack}
                          for t, stack in parts[0]["breaks"].items()
                          if all(t in p["breaks"] for p in parts)}
+    if any("earlier_breaks" in p for p in parts):  # images only earlier attacks broke
+        threats_ = dict.fromkeys(t for p in parts for t in p.get("earlier_breaks", {}))
+        res["earlier_breaks"] = {t: sum(p.get("earlier_breaks", {}).get(t, 0) for p in parts)
+                                 for t in threats_}
     reused = sorted({t for p in parts for t in p.get("reused", [])})
     if reused:
         res["reused"] = reused

@@ -147,9 +147,16 @@ def _how_measured(name: str, res: dict) -> str:
             how = (f"the {', '.join(res['reused'])} outcomes kept from an earlier measurement "
                    "with the same attacks for those threats, the others " + how)
         if "cpu_seconds" in res:  # CPU time does not grow with the machine's load
-            return how + (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' "
-                          f"sum; {minutes:.1f} minutes of wall time).")
-        return how + f"{minutes:.1f} minutes of one core (the slices' sum)."
+            how += (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' sum; "
+                    f"{minutes:.1f} minutes of wall time).")
+        else:
+            how += f"{minutes:.1f} minutes of one core (the slices' sum)."
+        earlier = {t: v for t, v in res.get("earlier_breaks", {}).items() if v}
+        if earlier:  # a found adversarial example is a proof: the image stays broken
+            how += (" Images an earlier measurement of the same model broke count as broken: "
+                    + ", ".join(f"{v} under {t}" for t, v in earlier.items())
+                    + " that today's attacks, with their random starts, left standing.")
+        return how
     shards = (f" (as {s} parallel processes: `--shard K/{s}` for each K, then `--merge {s}`)"
               if s else "")
     return f"measured by `{res['command']}`{shards} in {minutes:.1f} minutes (wall)."

@@ -68,35 +68,65 @@ def _previous(work: Path, name: str, k: int, s: int, n: int, results: Path | Non
                     return res
                 lo, hi = k * n // s, (k + 1) * n // s
                 cut = {t: v[lo:hi] for t, v in outcomes.unpack(res["outcomes"]).items()}
-                return {"attacks": res.get("attacks", ""), "outcomes": outcomes.pack(cut)}
+                return {"attacks": res.get("attacks", ""), "outcomes": outcomes.pack(cut),
+                        "strength": res.get("strength")}
     return None
 
 
 def _measure_slice(name, n, strength, k, s, prev):
     """Slice k of s measured with today's stack, reusing ``prev``'s outcomes of the threats it
-    measured with today's attacks."""
-    import torch
-
-    from . import outcomes
+    measured with today's attacks, and joined with its other outcomes (``with_earlier``)."""
     from .measure import measure, stack_description, threat_attacks
-    from .table import COLUMNS
 
+    if prev is not None and prev.get("strength", strength) != strength:
+        prev = None  # another strength's outcomes say nothing about this one
     today = threat_attacks(stack_description(strength))
     had = threat_attacks(prev["attacks"]) if prev else {}
     keep = [t for t, a in today.items() if had.get(t) == a]
-    if not keep:
-        return measure(name, n, strength, (k, s))
-    res = measure(name, n, strength, (k, s), include=[t for t in today if t not in keep])
+    include = [t for t in today if t not in keep] if keep else None
+    res = measure(name, n, strength, (k, s), include=include)
+    if prev is None:
+        return res
+    joined = with_earlier(res, prev, keep, strength)
+    if joined is None:  # not the same model as before: nothing of prev applies
+        return res if include is None else measure(name, n, strength, (k, s))
+    return joined
+
+
+def with_earlier(res: dict, prev: dict, keep: list[str], strength: str) -> dict | None:
+    """``res`` (today's attacks on every threat not in ``keep``) joined with the earlier
+    measurement ``prev`` of the same images: the kept threats' outcomes as they were; for a
+    threat measured again, an image counts as broken when today's attacks or the earlier ones
+    broke it (an adversarial example found is a proof, and a random start that misses it today
+    must not raise the number); "earlier_breaks" counts, per threat, the images only the earlier
+    attacks broke. None when the clean outcomes differ (another model)."""
+    import torch
+
+    from . import outcomes
+    from .measure import stack_description, threat_attacks
+    from .table import COLUMNS
+
     old, new = outcomes.unpack(prev["outcomes"]), outcomes.unpack(res["outcomes"])
-    if not torch.equal(old["clean"], new["clean"]):  # another model: measure everything
-        return measure(name, n, strength, (k, s))
-    survive = {"clean": new["clean"], **{t: (old if t in keep else new)[t] for t in today}}
+    if not torch.equal(old["clean"], new["clean"]):
+        return None
+    survive, earlier = {"clean": new["clean"]}, {}
+    for t in threat_attacks(stack_description(strength)):
+        if t in keep:
+            survive[t] = old[t]
+            continue
+        survive[t] = new[t] & old[t] if t in old else new[t]
+        if t in old:
+            earlier[t] = int((new[t] & ~old[t]).sum())
     acc = outcomes.accuracies(survive)
-    res.update({c: acc[c] for c in COLUMNS}, outcomes=outcomes.pack(survive),
-               attacks=stack_description(strength), reused=keep)
-    res["breaks"] = {**{t: prev["breaks"][t] for t in keep if t in prev.get("breaks", {})},
-                     **res["breaks"]}
-    return res
+    out = {**res, **{c: acc[c] for c in COLUMNS}, "outcomes": outcomes.pack(survive),
+           "attacks": stack_description(strength)}
+    out["breaks"] = {**{t: prev["breaks"][t] for t in keep if t in prev.get("breaks", {})},
+                     **res.get("breaks", {})}
+    if keep:
+        out["reused"] = keep
+    if earlier:
+        out["earlier_breaks"] = earlier
+    return out
 
 
 def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,

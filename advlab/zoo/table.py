@@ -170,10 +170,10 @@ def format_table(rows: list[dict], published: bool = True) -> str:
                      f"\"{how[1]}\" attacks of advlab.presets.")
     older = older_stack(rows)
     if older:
-        lines += ["", f"**Measured with older attacks** for {', '.join(older)}: before the "
-                  "stack took targeted APGD at AutoAttack's 100 steps per target (each card "
-                  "lists the attacks), so these rows are upper bounds until `python -m "
-                  "advlab.zoo.remeasure` measures them again."]
+        lines += ["", f"**Measured with older attacks** for {', '.join(older)}: with a "
+                  "weaker stack than today's trusted one (each card lists the attacks of its "
+                  "row), so these rows are upper bounds until `python -m advlab.zoo.remeasure` "
+                  "measures them again."]
     weak = [r["model"] for r in rows if r["strength"] != "strong" and "(" not in r["model"]]
     if weak:
         lines += ["", f"**Not the trusted evaluation** for {', '.join(weak)}: PGD alone "
