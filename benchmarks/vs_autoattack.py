@@ -28,7 +28,8 @@ Every row keeps which images survive on each side (one bit per image), and a mod
 under all three threats gets a union row: the accuracy against the union of l_inf, l_2 and l_1
 under advlab's stack, under AutoAttack (EAD for l_1), and under both. The ``--out`` file is
 rewritten after every row; ``--resume`` keeps its rows (same n and suite, and advlab's attacks
-as they are today: a row measured with another stack is measured again) and measures the rest,
+as they are today: a row measured with another stack is measured again, on advlab's side only,
+since AutoAttack's does not depend on it) and measures the rest,
 so a run over the whole zoo can span sessions. ``--table FILE.md`` writes the rows as a
 markdown table with the one command that measures all of them (the kept rows' models too);
 ``--splice README.md`` puts that table between the README's ``<!-- vs-autoattack-table -->``
@@ -202,9 +203,26 @@ def checkpoint_spec(spec: str) -> tuple[Path, str]:
     return Path(stem + sep), arch.lstrip(":") or "compact-cnn"
 
 
+def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int) -> dict:
+    """(model, threat) -> AutoAttack's side of every row of an earlier run with the same n,
+    suite and EAD steps, whatever advlab's attacks were then: AutoAttack's side does not change
+    when advlab's stack does, so a stale row needs only advlab's side measured again."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if old.get("suite") != suite or old.get("n") != n:
+        return {}
+    keys = ("autoattack_survive", "autoattack_invalid", "seconds_autoattack",
+            "cpu_seconds_autoattack")
+    return {(r["model"], r["threat"]): {k: r[k] for k in keys}
+            for r in old["rows"] + old.get("autoattack_kept", []) if all(k in r for k in keys)
+            and (r["threat"] != "l1" or r.get("ead_steps", 200) == ead_steps)}
+
+
 def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=(),
-            keep=None):
-    """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each."""
+            keep=None, earlier=None):
+    """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each.
+    ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused."""
     model = load_model(model_name)
     if next(model.parameters()).device.type == "cpu":
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -212,8 +230,14 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
     for name in names:
         if name in done:
             continue
-        theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
-                                                            ead_steps)
+        reuse = (earlier or {}).get((model_name, name))
+        if reuse is not None:  # AutoAttack's side as measured before (it does not depend on ours)
+            theirs = unpack_bits(reuse["autoattack_survive"], int(y.numel())).to(y.device)
+            invalid = reuse["autoattack_invalid"]
+            t_theirs = (reuse["seconds_autoattack"], reuse["cpu_seconds_autoattack"])
+        else:
+            theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
+                                                                ead_steps)
         ours, t_ours = robust_under_advlab(model, x, y, name, queries)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
@@ -222,6 +246,7 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
+            "ead_steps": ead_steps, "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
             # which images survive, one bit each (advlab.zoo.outcomes), for the union rows
@@ -319,6 +344,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
     rows = previous_rows(args.out, args.n, args.suite, args.queries) if args.resume else []
+    earlier = earlier_autoattack(args.out, args.n, args.suite, args.ead_steps) if args.resume \
+        else {}
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
     for r in rows:
@@ -327,12 +354,17 @@ def main(argv=None) -> int:
 
     def keep(row):  # written after every row, so a long run loses at most one row
         rows.append(row)
+        done = {(r["model"], r["threat"]) for r in rows}  # and AutoAttack's sides not yet used
+        kept = [{"model": m, "threat": t, **v} for (m, t), v in earlier.items()
+                if (m, t) not in done]
         args.out.write_text(json.dumps({"command": table_command(args, rows), "suite": args.suite,
-                                        "n": args.n, "rows": rows}, indent=1))
+                                        "n": args.n, "rows": rows, "autoattack_kept": kept},
+                                       indent=1))
 
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
-        compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep)
+        compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep,
+                earlier)
     unions = union_rows(rows)
     if unions:
         print("\nunion of l_inf, l_2 and l_1 (l_1: EAD on AutoAttack's side)\n"

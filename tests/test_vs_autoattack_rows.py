@@ -71,3 +71,24 @@ def test_readme_quotes_the_stored_benchmark():
     readme = (root / "README.md").read_text()
     assert table in readme
     assert f"`{stored['command']}`" in readme
+
+
+def test_a_stale_row_keeps_its_autoattack_side(tmp_path):
+    """advlab's stack changed: the row is measured again, but AutoAttack's side is reused (from
+    the row, or from the file's autoattack_kept after an interrupted rerun)."""
+    today = vs.advlab_stack("linf")
+    rows = [_row("a", "linf", [1, 1, 0, 1], [1, 0, 0, 1], today.replace("x 100", "x 50")),
+            {**_row("b", "l1", [1, 0, 1, 1], [1, 1, 1, 1], None), "ead_steps": 100}]
+    for r in rows:
+        r.update(autoattack_invalid=0, seconds_autoattack=5.0)
+    out = tmp_path / "vs.json"
+    kept = [{**{k: rows[0][k] for k in ("autoattack_survive", "autoattack_invalid",
+                                       "seconds_autoattack", "cpu_seconds_autoattack")},
+             "model": "c", "threat": "l2"}]
+    out.write_text(json.dumps({"suite": "original", "n": 4, "rows": rows,
+                               "autoattack_kept": kept}))
+    assert vs.previous_rows(out, 4, "original") == []  # both stale or unlabelled
+    earlier = vs.earlier_autoattack(out, 4, "original", ead_steps=200)
+    assert set(earlier) == {("a", "linf"), ("c", "l2")}  # l_1 with other EAD steps: not reused
+    assert earlier[("a", "linf")]["autoattack_survive"] == rows[0]["autoattack_survive"]
+    assert vs.earlier_autoattack(out, 4, "torchattacks", ead_steps=200) == {}
