@@ -5,7 +5,8 @@
 
 For every row of a ``vs_autoattack.py`` results file with images only AutoAttack broke (or only
 advlab broke), runs each component of both suites alone on those images: AutoAttack's APGD-CE,
-APGD-T, FAB-T and Square (torchattacks, as ``vs_autoattack.py`` builds them; EAD for l_1) and
+APGD-T, FAB-T and Square (torchattacks, as ``vs_autoattack.py`` builds them; EAD and foolbox's
+FMN-L1 for l_1) and
 each attack of advlab's trusted stack, then advlab's targeted APGD again with other seeds
 (does more randomness find it?). Prints, per image, which attacks break it; ``--out`` keeps it
 as JSON. Run alone on a few images, an attack's random start differs from the one it had in the
@@ -37,8 +38,10 @@ COMPONENTS = ("APGD-CE", "APGD-T", "FAB-T", "Square")
 def autoattack_components(model, name: str, suite: str, ead_steps: int) -> dict:
     """AutoAttack's components for threat ``name``, by name (EAD alone for l_1)."""
     suite_attack = vs.autoattack(model, name, threats("mnist")[name].eps, suite, ead_steps)
+    if isinstance(suite_attack, vs.IndependentL1):  # l_1: EAD, then FMN-L1
+        return {"EAD": suite_attack.ead, "FMN-L1": suite_attack.fmn}
     parts = getattr(suite_attack, "attacks", None)
-    if parts is None:  # l_1: EAD; or torchattacks' own AutoAttack class
+    if parts is None:  # torchattacks' own AutoAttack class
         return {type(suite_attack).__name__: suite_attack}
     return dict(zip(COMPONENTS, parts, strict=True))
 

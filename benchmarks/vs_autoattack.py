@@ -17,9 +17,11 @@ each). advlab's own forward pass decides for both; an AutoAttack
 output outside the threat model or the box does not count as broken (reported as "invalid").
 
 torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only). For l_1 the independent
-attack is torchattacks' EAD (elastic-net, Chen et al. 2018: a minimum-l_1 attack with a binary
-search over its constant; ``--ead-steps`` iterations per search step); an image counts as broken
-by it only when EAD's output is misclassified and within l_1 10 and the box.
+attacks are torchattacks' EAD (elastic-net, Chen et al. 2018: a minimum-l_1 attack with a binary
+search over its constant; ``--ead-steps`` iterations per search step), then, on the images EAD
+left standing, foolbox's FMN-L1 (fast minimum-norm, Pintor et al. 2021; ``--fmn-steps``; ``pip
+install foolbox``, benchmark only); an image counts as broken only when the output is
+misclassified and within l_1 10 and the box.
 
 ``--checkpoint FILE[:ARCH]`` (repeatable) compares weights that are not in the zoo, e.g. a
 training run's ``best.safetensors`` before it ships.
@@ -56,14 +58,47 @@ from advlab.zoo.outcomes import pack_bits, unpack_bits
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 
 
-def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200):
+class IndependentL1:
+    """EAD, then foolbox's FMN-L1 on the images EAD left standing: (x, y) -> x_adv."""
+
+    def __init__(self, model, eps: float, ead, fmn_steps: int):
+        self.model, self.eps, self.ead, self.fmn_steps = model, eps, ead, fmn_steps
+
+    def fmn(self, x, y):
+        """foolbox's FMN-L1 alone, its outputs clipped to the l_1 ball of radius eps."""
+        import foolbox as fb
+
+        fmodel = fb.PyTorchModel(self.model, bounds=(0, 1))
+        _, x_adv, _ = fb.attacks.L1FMNAttack(steps=self.fmn_steps)(fmodel, x, y,
+                                                                    epsilons=self.eps)
+        return x_adv.detach()
+
+    def __call__(self, x, y):
+        x_adv = self.ead(x, y).detach()
+        with torch.no_grad():
+            standing = ((self.model(x_adv).argmax(1) == y)
+                        | ~threats("mnist")["l1"].contains(x, x_adv))
+        idx = standing.nonzero().flatten()
+        if idx.numel():
+            x_adv[idx] = self.fmn(x[idx], y[idx])
+        return x_adv
+
+
+def independent_l1(ead_steps: int, fmn_steps: int) -> str:
+    """How a row quotes its independent l_1 attacks (another: the row is measured again)."""
+    return f"EAD {ead_steps} iterations x 9 searches, then FMN-L1 {fmn_steps} steps"
+
+
+def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200,
+               fmn_steps: int = 100):
     """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv."""
     import torchattacks as ta
 
     norm = NORMS[name]
-    if norm == "L1":  # no l_1 AutoAttack in torchattacks: EAD, a minimum-norm l_1 attack
-        return ta.EADL1(model, kappa=0, lr=0.01, binary_search_steps=9,
-                        max_iterations=ead_steps, initial_const=0.01, beta=0.01)
+    if norm == "L1":  # no l_1 AutoAttack in torchattacks: minimum-norm l_1 attacks
+        ead = ta.EADL1(model, kappa=0, lr=0.01, binary_search_steps=9,
+                       max_iterations=ead_steps, initial_const=0.01, beta=0.01)
+        return IndependentL1(model, eps, ead, fmn_steps)
     if suite == "torchattacks":
         return ta.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=0)
     return ta.MultiAttack([
@@ -75,10 +110,10 @@ def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200):
     ])
 
 
-def robust_under_autoattack(model, x, y, name, suite, batch, ead_steps=200):
+def robust_under_autoattack(model, x, y, name, suite, batch, ead_steps=200, fmn_steps=100):
     """(N,) bool still correct, number of invalid outputs, seconds."""
     threat = threats("mnist")[name]
-    attack = autoattack(model, name, threat.eps, suite, ead_steps)
+    attack = autoattack(model, name, threat.eps, suite, ead_steps, fmn_steps)
     robust, invalid = [], 0
     t0 = _clock()
     for i in range(0, x.shape[0], batch):
@@ -117,7 +152,7 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
-def previous_rows(path: Path, n: int, suite: str, queries=None) -> list[dict]:
+def previous_rows(path: Path, n: int, suite: str, queries=None, l1_side=None) -> list[dict]:
     """The rows of an earlier run's ``--out`` file, if it measured the same n and suite; a row
     measured with other advlab attacks than today's (or not saying which) is dropped, so that
     it is measured again."""
@@ -127,7 +162,9 @@ def previous_rows(path: Path, n: int, suite: str, queries=None) -> list[dict]:
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
     current = {r["threat"]: advlab_stack(r["threat"], queries) for r in old["rows"]}
-    kept = [r for r in old["rows"] if r.get("advlab_attacks") == current[r["threat"]]]
+    l1_side = l1_side or independent_l1(200, 100)
+    kept = [r for r in old["rows"] if r.get("advlab_attacks") == current[r["threat"]]
+            and (r["threat"] != "l1" or r.get("independent_l1") == l1_side)]
     for r in old["rows"]:
         if r not in kept:
             print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
@@ -168,6 +205,8 @@ def table_command(args, rows: list[dict]) -> str:
         parts.append(f"--queries {args.queries}")
     if args.ead_steps != 200:
         parts.append(f"--ead-steps {args.ead_steps}")
+    if args.fmn_steps != 100:
+        parts.append(f"--fmn-steps {args.fmn_steps}")
     if args.threads:
         parts.append(f"--threads {args.threads}")
     parts += [f"--out {_shown(args.out)}", "--resume"]
@@ -203,7 +242,8 @@ def checkpoint_spec(spec: str) -> tuple[Path, str]:
     return Path(stem + sep), arch.lstrip(":") or "compact-cnn"
 
 
-def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int) -> dict:
+def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int, fmn_steps: int = 100
+                       ) -> dict:
     """(model, threat) -> AutoAttack's side of every row of an earlier run with the same n,
     suite and EAD steps, whatever advlab's attacks were then: AutoAttack's side does not change
     when advlab's stack does, so a stale row needs only advlab's side measured again."""
@@ -213,14 +253,15 @@ def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int) -> dict:
     if old.get("suite") != suite or old.get("n") != n:
         return {}
     keys = ("autoattack_survive", "autoattack_invalid", "seconds_autoattack",
-            "cpu_seconds_autoattack")
+            "cpu_seconds_autoattack", "independent_l1")
     return {(r["model"], r["threat"]): {k: r[k] for k in keys}
             for r in old["rows"] + old.get("autoattack_kept", []) if all(k in r for k in keys)
-            and (r["threat"] != "l1" or r.get("ead_steps", 200) == ead_steps)}
+            and (r["threat"] != "l1"
+                 or r.get("independent_l1") == independent_l1(ead_steps, fmn_steps))}
 
 
 def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=(),
-            keep=None, earlier=None):
+            keep=None, earlier=None, fmn_steps=100):
     """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each.
     ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused."""
     model = load_model(model_name)
@@ -237,7 +278,7 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             t_theirs = (reuse["seconds_autoattack"], reuse["cpu_seconds_autoattack"])
         else:
             theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
-                                                                ead_steps)
+                                                                ead_steps, fmn_steps)
         ours, t_ours = robust_under_advlab(model, x, y, name, queries)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
@@ -246,7 +287,8 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
-            "ead_steps": ead_steps, "autoattack_reused": reuse is not None,
+            "independent_l1": independent_l1(ead_steps, fmn_steps) if name == "l1" else None,
+            "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
             # which images survive, one bit each (advlab.zoo.outcomes), for the union rows
@@ -306,6 +348,7 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", action="append", default=[], metavar="FILE[:ARCH]",
                    help="also compare these weights (.safetensors; ARCH default compact-cnn)")
     p.add_argument("--ead-steps", type=int, default=200, help="EAD iterations per search step")
+    p.add_argument("--fmn-steps", type=int, default=100, help="FMN-L1 steps after EAD (l_1)")
     p.add_argument("--suite", choices=["original", "torchattacks"], default="original")
     p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
@@ -343,9 +386,10 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
-    rows = previous_rows(args.out, args.n, args.suite, args.queries) if args.resume else []
-    earlier = earlier_autoattack(args.out, args.n, args.suite, args.ead_steps) if args.resume \
-        else {}
+    rows = (previous_rows(args.out, args.n, args.suite, args.queries,
+                          independent_l1(args.ead_steps, args.fmn_steps)) if args.resume else [])
+    earlier = (earlier_autoattack(args.out, args.n, args.suite, args.ead_steps, args.fmn_steps)
+               if args.resume else {})
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
     for r in rows:
@@ -364,7 +408,7 @@ def main(argv=None) -> int:
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
         compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep,
-                earlier)
+                earlier, args.fmn_steps)
     unions = union_rows(rows)
     if unions:
         print("\nunion of l_inf, l_2 and l_1 (l_1: EAD on AutoAttack's side)\n"

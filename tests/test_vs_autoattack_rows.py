@@ -24,6 +24,7 @@ def _row(model, threat, ours, theirs, attacks):
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "cpu_seconds_advlab": 1.0, "cpu_seconds_autoattack": 4.0,
             "advlab_survive": pack_bits(ours), "autoattack_survive": pack_bits(theirs),
+            "independent_l1": vs.independent_l1(200, 100) if threat == "l1" else None,
             **({"advlab_attacks": attacks} if attacks is not None else {})}
 
 
@@ -54,7 +55,8 @@ def test_table_command_measures_the_kept_rows_too(tmp_path):
     """The command a table quotes reproduces every row in it, not only this run's models."""
     rows = [_row("mnist-msd", "linf", [1], [1], None), _row("mnist-linf", "l1", [1], [1], None),
             _row("mnist-msd", "l2", [1], [1], None)]
-    args = vs.argparse.Namespace(n=200, suite="original", queries=None, ead_steps=200, threads=1,
+    args = vs.argparse.Namespace(n=200, suite="original", queries=None, ead_steps=200,
+                                 fmn_steps=100, threads=1,
                                  out=Path(vs.__file__).parents[1] / "benchmarks" / "r.json",
                                  table=None, splice=[tmp_path / "README.md"])
     cmd = vs.table_command(args, rows)
@@ -78,17 +80,18 @@ def test_a_stale_row_keeps_its_autoattack_side(tmp_path):
     the row, or from the file's autoattack_kept after an interrupted rerun)."""
     today = vs.advlab_stack("linf")
     rows = [_row("a", "linf", [1, 1, 0, 1], [1, 0, 0, 1], today.replace("x 100", "x 50")),
-            {**_row("b", "l1", [1, 0, 1, 1], [1, 1, 1, 1], None), "ead_steps": 100}]
+            {**_row("b", "l1", [1, 0, 1, 1], [1, 1, 1, 1], vs.advlab_stack("l1")),
+             "independent_l1": "EAD 100 iterations x 9 searches"}]
     for r in rows:
         r.update(autoattack_invalid=0, seconds_autoattack=5.0)
     out = tmp_path / "vs.json"
     kept = [{**{k: rows[0][k] for k in ("autoattack_survive", "autoattack_invalid",
                                        "seconds_autoattack", "cpu_seconds_autoattack")},
-             "model": "c", "threat": "l2"}]
+             "model": "c", "threat": "l2", "independent_l1": None}]
     out.write_text(json.dumps({"suite": "original", "n": 4, "rows": rows,
                                "autoattack_kept": kept}))
-    assert vs.previous_rows(out, 4, "original") == []  # both stale or unlabelled
+    assert vs.previous_rows(out, 4, "original") == []  # a stale stack; EAD alone for l_1
     earlier = vs.earlier_autoattack(out, 4, "original", ead_steps=200)
-    assert set(earlier) == {("a", "linf"), ("c", "l2")}  # l_1 with other EAD steps: not reused
+    assert set(earlier) == {("a", "linf"), ("c", "l2")}  # l_1 by other attacks: not reused
     assert earlier[("a", "linf")]["autoattack_survive"] == rows[0]["autoattack_survive"]
     assert vs.earlier_autoattack(out, 4, "torchattacks", ead_steps=200) == {}
