@@ -47,8 +47,26 @@ def test_union_and_markdown_rows_follow_the_bits():
     (u,) = vs.union_rows(rows)
     assert u["advlab"] == 0.5 and u["autoattack"] == 0.0 and u["only_autoattack_breaks"] == [0, 1]
     table = vs.markdown(rows, [u])
-    assert "| m | linf | 75.0 | 50.0 | 50.0 | 1 of 4 | 0 of 4 | 1 | 4 | 0.25 |" in table
-    assert "| m | union | 50.0 | 0.0 | 0.0 | 2 of 4 |" in table
+    assert "| m | linf | 75.0 | 50.0 | 50.0 | 1 of 4 | 0 of 4 | – | 1 | 4 | 0.25 |" in table
+    assert "| m | union | 50.0 | 0.0 | 0.0 | 2 of 4 | | – |" in table  # m: no stored row
+
+
+def test_against_the_stored_zoo_row():
+    """AutoAttack's breaks counted against the zoo's stored per-image outcomes."""
+    from advlab.zoo import outcomes
+    from advlab.zoo.measure import RESULTS
+
+    name, n = "mnist-eat-apgd-l1ft", 40
+    stored = outcomes.unpack(json.loads((RESULTS / f"{name}.json").read_text())["outcomes"])
+    standing = stored["linf"][:n]
+    assert 0 < int(standing.sum()) < n
+    rows = [_row(name, t, [1] * n, [0] * n if t == "linf" else [1] * n, None)
+            for t in ("linf", "l2", "l1")]
+    assert vs.against_stored(name, "linf", n, rows) == f"{int(standing.sum())} of {n}"
+    assert vs.against_stored(name, "l2", n, rows) == f"0 of {n}"
+    union = outcomes.unions(stored)["union_lp"][:n]
+    assert vs.against_stored(name, "union_lp", n, rows) == f"{int(union.sum())} of {n}"
+    assert vs.against_stored(name, "union_lp", n, rows[:2]) == "–"  # l_1 not measured
 
 
 def test_table_command_measures_the_kept_rows_too(tmp_path):
