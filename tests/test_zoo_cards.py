@@ -24,6 +24,8 @@ def test_a_remeasured_row_quotes_its_cpu_time():
     text = _how_measured("mnist-msd", res)
     assert "`python -m advlab.zoo.remeasure mnist-msd` (8 slices of 125 images" in text
     assert "20.0 minutes of CPU time" in text and "30.0 minutes of wall time" in text
+    res["partly_reused"] = ["l1"]
+    assert "those of l1 on some slices kept from an earlier" in _how_measured("mnist-msd", res)
     res["earlier_breaks"] = {"linf": 2, "l2": 0}
     assert "count as broken: 2 under linf that" in _how_measured("mnist-msd", res)
     del res["cpu_seconds"]

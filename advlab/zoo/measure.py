@@ -112,11 +112,14 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         threats_ = dict.fromkeys(t for p in parts for t in p.get("earlier_breaks", {}))
         res["earlier_breaks"] = {t: sum(p.get("earlier_breaks", {}).get(t, 0) for p in parts)
                                  for t in threats_}
-    reused = sorted({t for p in parts for t in p.get("reused", [])})
-    if reused:
-        res["reused"] = reused
-    else:
-        res.pop("reused", None)
+    some = {t for p in parts for t in p.get("reused", [])}  # kept from earlier, per slice
+    every = {t for t in some if all(t in p.get("reused", []) for p in parts)}
+    res.pop("reused", None)
+    res.pop("partly_reused", None)
+    if every:
+        res["reused"] = sorted(every)
+    if some - every:
+        res["partly_reused"] = sorted(some - every)
     res["shards"] = s
     res["timing"] = "parallel" if seconds is max else "sum"  # how the card quotes the time
     (out or RESULTS).mkdir(parents=True, exist_ok=True)

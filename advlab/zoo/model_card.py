@@ -143,9 +143,12 @@ def _how_measured(name: str, res: dict) -> str:
     if res.get("timing") == "sum":  # python -m advlab.zoo.remeasure: slices one after another
         how = (f"measured by `python -m advlab.zoo.remeasure {name}` ({s} slices of "
                f"{res['n'] // s} images, one core each) in ")
-        if res.get("reused"):
-            how = (f"the {', '.join(res['reused'])} outcomes kept from an earlier measurement "
-                   "with the same attacks for those threats, the others " + how)
+        if res.get("reused") or res.get("partly_reused"):
+            kept = [f"the {', '.join(res['reused'])} outcomes"] if res.get("reused") else []
+            kept += ([f"those of {', '.join(res['partly_reused'])} on some slices"]
+                     if res.get("partly_reused") else [])
+            how = (" and ".join(kept) + " kept from an earlier measurement with the same "
+                   "attacks for those threats, the rest " + how)
         if "cpu_seconds" in res:  # CPU time does not grow with the machine's load
             how += (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' sum; "
                     f"{minutes:.1f} minutes of wall time).")
