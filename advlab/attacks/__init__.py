@@ -1,11 +1,13 @@
 """Attacks: functions that take the model at call time and return an ``AttackResult``.
 
 ``base`` is the template every attack is built on (input checks, a frozen model, restarts, the
-per-example best); ``pgd``, ``apgd``, ``square``, ``spatial`` and ``msd`` are the attacks.
+per-example best); ``pgd``, ``apgd``, ``fab``, ``square``, ``spatial`` and ``msd`` are the
+attacks.
 """
 
 from .apgd import APGD, APGDT, apgd, apgd_targeted
 from .base import AttackResult
+from .fab import FABT, fab_targeted
 from .msd import msd_attack
 from .pgd import FGSM, PGD, fgsm, pgd
 from .spatial import affine_grid_attack, grid_attack, random_attack
@@ -24,6 +26,8 @@ __all__ = [
     "APGDT",
     "apgd",
     "apgd_targeted",
+    "FABT",
+    "fab_targeted",
     "Square",
     "square_attack",
     "msd_attack",

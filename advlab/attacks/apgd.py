@@ -47,9 +47,11 @@ from .base import (
     best_of_restarts,
     better,
     check_logits,
+    into_threat,
     misclassified,
     own_generator,
     per_example_loss,
+    ranked_others,
 )
 
 __all__ = ["apgd", "APGD", "apgd_targeted", "APGDT", "dlr_loss", "dlr_targeted_loss", "checkpoints"]
@@ -208,7 +210,7 @@ def apgd(
             return _run(model, xs, ys, t, start, steps, loss, rho, momentum)
 
         res = best_of_restarts(x.shape[0], x.device, restarts, run)
-        res.x_adv = _final_project(threat, x, res.x_adv)
+        res.x_adv = into_threat(threat, x, res.x_adv)
     return res
 
 
@@ -259,7 +261,7 @@ def apgd_targeted(
         with torch.no_grad():
             logits = model(x)
         check_logits(logits, y)
-        ranked = _ranked_others(logits, y)[:, :targets]
+        ranked = ranked_others(logits, y)[:, :targets]
         best = AttackResult(x.clone(), misclassified(logits, y, False),
                             dlr_targeted_loss(logits, y, ranked[:, 0]))
         for i in range(ranked.shape[1]):
@@ -273,21 +275,8 @@ def apgd_targeted(
                 return dlr_targeted_loss(lg, yy, ts)
 
             best.merge(todo, _run(model, xs, ys, t, start, steps, objective, rho, momentum))
-        best.x_adv = _final_project(threat, x, best.x_adv)
+        best.x_adv = into_threat(threat, x, best.x_adv)
     return best
-
-
-def _ranked_others(logits, y):
-    """(B, K - 1) the classes other than y, highest clean logit first."""
-    order = logits.argsort(dim=1, descending=True)
-    keep = order != y[:, None]
-    return order[keep].view(order.shape[0], -1)
-
-
-def _final_project(threat, x, x_adv):
-    """Guard against rounding: the returned points lie in the threat model and the box."""
-    with torch.no_grad():
-        return (x + threat.project(x_adv - x, x)).clamp(0, 1)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from torch import nn
 __all__ = ["AttackResult", "frozen", "check_inputs", "check_logits", "attack_session",
            "best_of_restarts", "per_example_loss", "misclassified", "better", "where", "take",
            "put", "clone_perturbation", "checked_step_size", "take_step_size",
-           "own_generator"]
+           "own_generator", "ranked_others", "into_threat"]
 
 
 @dataclass
@@ -292,3 +292,16 @@ def misclassified(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torc
 def better(success, loss, best_success, best_loss):
     """(B,) bool: the new point beats the best so far (success first, then higher loss)."""
     return (success & ~best_success) | ((success == best_success) & (loss > best_loss))
+
+
+def ranked_others(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B, K - 1) the classes other than y, highest logit first: a targeted attack's targets."""
+    order = logits.argsort(dim=1, descending=True)
+    keep = order != y[:, None]
+    return order[keep].view(order.shape[0], -1)
+
+
+def into_threat(threat, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Guard against rounding: x_adv projected into the threat model around x and the box."""
+    with torch.no_grad():
+        return (x + threat.project(x_adv - x, x)).clamp(0, 1)

@@ -35,8 +35,14 @@ import torch
 from torch import nn
 
 from ..threats import ThreatModel
-from .apgd import _final_project, _ranked_others
-from .base import AttackResult, attack_session, check_logits, misclassified
+from .base import (
+    AttackResult,
+    attack_session,
+    check_logits,
+    into_threat,
+    misclassified,
+    ranked_others,
+)
 
 __all__ = ["fab_targeted", "FABT", "project_halfspace"]
 
@@ -152,7 +158,7 @@ def fab_targeted(
         with torch.no_grad():
             logits = model(x)
         check_logits(logits, y)
-        ranked = _ranked_others(logits, y)[:, :targets]
+        ranked = ranked_others(logits, y)[:, :targets]
         eps = threat.eps_for(x)
         dist = torch.where(misclassified(logits, y, False), torch.zeros_like(eps),
                            torch.full_like(eps, math.inf))
@@ -167,7 +173,7 @@ def fab_targeted(
             dist[todo] = torch.where(keep, d, dist[todo])
             closest[todo] = torch.where(keep[:, None, None, None], pts, closest[todo])
         inside = dist <= eps
-        x_adv = _final_project(threat, x, torch.where(inside[:, None, None, None], closest, x))
+        x_adv = into_threat(threat, x, torch.where(inside[:, None, None, None], closest, x))
         with torch.no_grad():
             success = misclassified(model(x_adv), y, False)
     return AttackResult(x_adv, success, -dist)
