@@ -116,7 +116,9 @@ def _markers(doc: str) -> None:
 def _evaluation_time(r: dict) -> str:
     """A row's evaluation time as the table quotes it: CPU time where it was kept."""
     if "cpu_seconds" in r:
-        return f"{r['model']} {r['cpu_seconds'] / 60:.0f} min of CPU time"
+        again = " for the threats measured again" if r.get("reused") or r.get(
+            "partly_reused") else ""
+        return f"{r['model']} {r['cpu_seconds'] / 60:.0f} min of CPU time{again}"
     return f"{r['model']} {r['seconds'] / 60:.0f} min" + (" of one core" if r.get("timing") == "sum"
                                                           else "")
 
