@@ -17,6 +17,11 @@ deletes the slices and rewrites the model card.
 Only the threats whose attacks changed are measured again: a slice keeps the outcomes of every
 threat that an earlier slice file, or the stored result, measured with today's attacks for that
 threat (the card says which were reused; their time is not counted again).
+
+After a merge, the tables that quote stored results: ``advlab zoo table --stored --out
+advlab/zoo/TABLE.md --splice README.md``, ``python -m advlab.zoo.experiments``, and the
+``benchmarks/vs_autoattack.py`` command its table names (with ``--resume`` it measures nothing
+new and rewrites the column that compares AutoAttack with the stored rows).
 """
 
 from __future__ import annotations
