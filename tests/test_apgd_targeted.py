@@ -9,6 +9,7 @@ from torch import nn
 from advlab import L1, L2, Linf
 from advlab.attacks import apgd
 from advlab.attacks.apgd import APGDT, apgd_targeted, dlr_targeted_loss
+from advlab.attacks.fab import FABT
 
 THREATS = [Linf(0.3), L2(2.0), L1(10.0)]
 IDS = ["linf", "l2", "l1"]
@@ -83,11 +84,18 @@ def batch(mnist_test):
     return x[:40], y[:40]
 
 
+TARGETED = {"apgdt": lambda t: APGDT(t, steps=5, targets=3),
+            "fabt": lambda t: FABT(t, steps=10, targets=3)}
+
+
+@pytest.mark.parametrize("kind", TARGETED)
 @pytest.mark.parametrize("threat", THREATS, ids=IDS)
-def test_outputs_in_threat_and_box_success_is_misclassified(standard_model, batch, threat):
+def test_outputs_in_threat_and_box_success_is_misclassified(standard_model, batch, threat, kind):
+    """Both targeted attacks of the trusted stack: targeted APGD and targeted FAB."""
     x, y = batch
     small = type(threat)(threat.eps / 4)  # not everything breaks
-    res = APGDT(small, steps=5, targets=3)(standard_model, x, y)
+    res = TARGETED[kind](small)(standard_model, x, y)
+    assert torch.equal(TARGETED[kind](small)(standard_model, x, y).x_adv, res.x_adv)  # same again
     assert bool(small.contains(x, res.x_adv).all())
     assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
     with torch.no_grad():
