@@ -54,7 +54,7 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
             lp &= res.robust[name]
         out["union_lp"] = lp.float().mean().item()
         out["union_all"] = out.pop("union")
-    table = {k: out[k] for k in COLUMNS if k in out and (include is None or k != "union_all")}
+    table = {k: out[k] for k in COLUMNS if k in out}  # with include: clean and its threats
     if keep_outcomes:
         from . import outcomes
         from .measure import describe_attack
