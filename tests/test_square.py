@@ -109,6 +109,9 @@ def test_trusted_preset_includes_gradient_free_and_l1_apgd():
     assert not any(isinstance(a, (Square, APGD)) for s in presets.attacks("mnist", "fast").values()
                    for a in s)  # the fast preset stays cheap for tests
     assert trusted_queries(presets.trusted_attacks("cifar10", queries=5000)) == {5000}
+    squares = {name: [a.queries for a in stack if isinstance(a, Square)]
+               for name, stack in trusted.items() if name != "rt"}
+    assert squares == {"linf": [1000], "l2": [1000], "l1": [5000]}  # l_1: AutoAttack's budget
 
 
 def test_lite_preset_is_a_smaller_strong_one():

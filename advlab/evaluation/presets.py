@@ -68,8 +68,8 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
             stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_targets"]))
         if name not in s.get("no_pgd", ()):
             stack.append(PGD(threat, steps=s[entry.pgd_steps], restarts=s["restarts"]))
-        if "queries" in s:
-            stack.append(Square(threat, queries=s["queries"]))
+        if "queries" in s:  # a threat's own budget (``l1_queries``) where it has one
+            stack.append(Square(threat, queries=s.get(f"{name}_queries", s["queries"])))
         out[name] = stack
     if include is not None and set(include) - set(out):
         raise ValueError(f"unknown threats {sorted(set(include) - set(out))} in include; "
@@ -85,7 +85,8 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     the exact l_1-ball-and-box projection for l_1), then targeted APGD (targeted DLR loss, 100
     steps at each of the 9 classes ranked highest after the true one), then for l_inf and l_2
     targeted FAB (100 steps at each of the 3 classes ranked highest), for l_1 PGD (SLIDE, 200
-    steps, 3 restarts), then the gradient-free Square Attack (1000 queries, or ``queries``);
+    steps, 3 restarts), then the gradient-free Square Attack (1000 queries, 5000 for l_1, or
+    ``queries`` for every threat);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
     ones before it left standing.
     """
