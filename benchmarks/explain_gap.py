@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -30,16 +31,19 @@ from advlab.zoo.measure import describe_attack
 HERE = Path(__file__).resolve().parent
 _SPEC = importlib.util.spec_from_file_location("vs_autoattack", HERE / "vs_autoattack.py")
 vs = importlib.util.module_from_spec(_SPEC)
+sys.modules[vs.__name__] = vs  # dataclasses look their module up
 _SPEC.loader.exec_module(vs)
 
 COMPONENTS = ("APGD-CE", "APGD-T", "FAB-T", "Square")
 
 
 def autoattack_components(model, name: str, suite: str, ead_steps: int) -> dict:
-    """AutoAttack's components for threat ``name``, by name (EAD alone for l_1)."""
-    suite_attack = vs.autoattack(model, name, threats("mnist")[name].eps, suite, ead_steps)
-    if isinstance(suite_attack, vs.IndependentL1):  # l_1: EAD, then FMN-L1
-        return {"EAD": suite_attack.ead, "FMN-L1": suite_attack.fmn}
+    """AutoAttack's components for threat ``name``, by name (for l_1 the independent ones)."""
+    suite_attack = vs.autoattack(model, name, threats("mnist")[name].eps, suite,
+                                 vs.L1Side(ead_steps=ead_steps))
+    if isinstance(suite_attack, vs.IndependentL1):  # l_1: EAD, FMN-L1, Pointwise + BB-L1
+        return {"EAD": suite_attack.ead, "FMN-L1": suite_attack.fmn,
+                "Pointwise + Brendel-Bethge-L1": suite_attack.boundary}
     parts = getattr(suite_attack, "attacks", None)
     if parts is None:  # torchattacks' own AutoAttack class
         return {type(suite_attack).__name__: suite_attack}

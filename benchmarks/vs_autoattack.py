@@ -19,19 +19,23 @@ output outside the threat model or the box does not count as broken (reported as
 torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only). For l_1 the independent
 attacks are torchattacks' EAD (elastic-net, Chen et al. 2018: a minimum-l_1 attack with a binary
 search over its constant; ``--ead-steps`` iterations per search step), then, on the images EAD
-left standing, foolbox's FMN-L1 (fast minimum-norm, Pintor et al. 2021; ``--fmn-steps``; ``pip
-install foolbox``, benchmark only); an image counts as broken only when the output is
-misclassified and within l_1 10 and the box.
+left standing, foolbox's FMN-L1 (fast minimum-norm, Pintor et al. 2021; ``--fmn-steps``), then,
+on the images both left standing, foolbox's Pointwise attack (decision-based: from salt-and-pepper
+noise it resets pixels to the clean image while the label stays wrong) and Brendel-Bethge-L1
+(Brendel et al. 2019; ``--bb-steps``) from Pointwise's points, which walks the decision boundary
+towards the clean image: neither needs a gradient at x, so a masked one does not stop them
+(``pip install foolbox numba``, benchmark only). An image counts as broken only when the output
+is misclassified and within l_1 10 and the box.
 
 ``--checkpoint FILE[:ARCH]`` (repeatable) compares weights that are not in the zoo, e.g. a
 training run's ``best.safetensors`` before it ships.
 
 Every row keeps which images survive on each side (one bit per image), and a model measured
 under all three threats gets a union row: the accuracy against the union of l_inf, l_2 and l_1
-under advlab's stack, under AutoAttack (EAD for l_1), and under both. The ``--out`` file is
-rewritten after every row; ``--resume`` keeps its rows (same n and suite, and advlab's attacks
-as they are today: a row measured with another stack is measured again, on advlab's side only,
-since AutoAttack's does not depend on it) and measures the rest,
+under advlab's stack, under AutoAttack (the independent attacks for l_1), and under both. The
+``--out`` file is rewritten after every row; ``--resume`` keeps its rows (same n and suite, and
+advlab's attacks as they are today: a row measured with another stack is measured again, on
+advlab's side only, since AutoAttack's does not depend on it) and measures the rest,
 so a run over the whole zoo can span sessions. ``--table FILE.md`` writes the rows as a
 markdown table with the one command that measures all of them (the kept rows' models too);
 ``--splice README.md`` puts that table between the README's ``<!-- vs-autoattack-table -->``
@@ -44,6 +48,7 @@ import argparse
 import copy
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -58,47 +63,88 @@ from advlab.zoo.outcomes import pack_bits, unpack_bits
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 
 
-class IndependentL1:
-    """EAD, then foolbox's FMN-L1 on the images EAD left standing: (x, y) -> x_adv."""
+@dataclass(frozen=True)
+class L1Side:
+    """The independent l_1 attacks and their settings (a row says which measured it)."""
 
-    def __init__(self, model, eps: float, ead, fmn_steps: int):
-        self.model, self.eps, self.ead, self.fmn_steps = model, eps, ead, fmn_steps
+    ead_steps: int = 200  # EAD iterations per binary-search step (9 searches)
+    fmn_steps: int = 100  # FMN-L1 steps, on the images EAD left standing
+    bb_steps: int = 200  # Brendel-Bethge-L1 steps from Pointwise, on those FMN left (0: none)
+
+    @property
+    def label(self) -> str:
+        """How a row quotes its independent l_1 attacks (another: the row is measured again)."""
+        text = f"EAD {self.ead_steps} iterations x 9 searches, then FMN-L1 {self.fmn_steps} steps"
+        return text + (f", then Brendel-Bethge-L1 {self.bb_steps} steps from Pointwise"
+                       if self.bb_steps else "")
+
+
+class IndependentL1:
+    """EAD, then foolbox's FMN-L1, then (``bb_steps`` > 0) foolbox's Pointwise attack and
+    Brendel-Bethge-L1 from its points, each on the images the ones before left standing:
+    (x, y) -> x_adv. Pointwise is decision-based and Brendel-Bethge walks the decision boundary
+    from an adversarial start, so a masked gradient at x does not stop them."""
+
+    def __init__(self, model, eps: float, ead, side: L1Side):
+        self.model, self.eps, self.ead, self.side = model, eps, ead, side
+
+    def _fmodel(self):
+        import foolbox as fb
+
+        return fb.PyTorchModel(self.model, bounds=(0, 1))
 
     def fmn(self, x, y):
         """foolbox's FMN-L1 alone, its outputs clipped to the l_1 ball of radius eps."""
         import foolbox as fb
 
-        fmodel = fb.PyTorchModel(self.model, bounds=(0, 1))
-        _, x_adv, _ = fb.attacks.L1FMNAttack(steps=self.fmn_steps)(fmodel, x, y,
-                                                                    epsilons=self.eps)
+        _, x_adv, _ = fb.attacks.L1FMNAttack(steps=self.side.fmn_steps)(
+            self._fmodel(), x, y, epsilons=self.eps)
         return x_adv.detach()
+
+    def boundary(self, x, y):
+        """Pointwise (from salt-and-pepper noise), then Brendel-Bethge-L1 from its adversarial
+        points: the closest misclassified point each finds (x where Pointwise found none)."""
+        import foolbox as fb
+
+        fmodel = self._fmodel()
+        init = fb.attacks.SaltAndPepperNoiseAttack(steps=1000)
+        _, start, _ = fb.attacks.PointwiseAttack(init_attack=init)(fmodel, x, y, epsilons=None)
+        start = start.detach()
+        with torch.no_grad():
+            adv = self.model(start).argmax(1) != y
+        out = torch.where(adv[:, None, None, None], start, x)
+        idx = adv.nonzero().flatten()
+        if idx.numel():  # Brendel-Bethge needs adversarial starting points
+            _, bb, _ = fb.attacks.L1BrendelBethgeAttack(steps=self.side.bb_steps)(
+                fmodel, x[idx], y[idx], epsilons=None, starting_points=start[idx])
+            out[idx] = bb.detach()
+        return out
+
+    def _standing(self, x, x_adv, y):
+        with torch.no_grad():
+            return ((self.model(x_adv).argmax(1) == y)
+                    | ~threats("mnist")["l1"].contains(x, x_adv)).nonzero().flatten()
 
     def __call__(self, x, y):
         x_adv = self.ead(x, y).detach()
-        with torch.no_grad():
-            standing = ((self.model(x_adv).argmax(1) == y)
-                        | ~threats("mnist")["l1"].contains(x, x_adv))
-        idx = standing.nonzero().flatten()
-        if idx.numel():
-            x_adv[idx] = self.fmn(x[idx], y[idx])
+        stages = [self.fmn] + ([self.boundary] if self.side.bb_steps else [])
+        for stage in stages:
+            idx = self._standing(x, x_adv, y)
+            if idx.numel():
+                x_adv[idx] = stage(x[idx], y[idx])
         return x_adv
 
 
-def independent_l1(ead_steps: int, fmn_steps: int) -> str:
-    """How a row quotes its independent l_1 attacks (another: the row is measured again)."""
-    return f"EAD {ead_steps} iterations x 9 searches, then FMN-L1 {fmn_steps} steps"
-
-
-def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200,
-               fmn_steps: int = 100):
-    """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv."""
+def autoattack(model, name: str, eps: float, suite: str, l1: L1Side = L1Side()):
+    """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv; for
+    l_1 the independent attacks of ``l1``."""
     import torchattacks as ta
 
     norm = NORMS[name]
     if norm == "L1":  # no l_1 AutoAttack in torchattacks: minimum-norm l_1 attacks
         ead = ta.EADL1(model, kappa=0, lr=0.01, binary_search_steps=9,
-                       max_iterations=ead_steps, initial_const=0.01, beta=0.01)
-        return IndependentL1(model, eps, ead, fmn_steps)
+                       max_iterations=l1.ead_steps, initial_const=0.01, beta=0.01)
+        return IndependentL1(model, eps, ead, l1)
     if suite == "torchattacks":
         return ta.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=0)
     return ta.MultiAttack([
@@ -110,10 +156,10 @@ def autoattack(model, name: str, eps: float, suite: str, ead_steps: int = 200,
     ])
 
 
-def robust_under_autoattack(model, x, y, name, suite, batch, ead_steps=200, fmn_steps=100):
+def robust_under_autoattack(model, x, y, name, suite, batch, l1: L1Side = L1Side()):
     """(N,) bool still correct, number of invalid outputs, seconds."""
     threat = threats("mnist")[name]
-    attack = autoattack(model, name, threat.eps, suite, ead_steps, fmn_steps)
+    attack = autoattack(model, name, threat.eps, suite, l1)
     robust, invalid = [], 0
     t0 = _clock()
     for i in range(0, x.shape[0], batch):
@@ -152,7 +198,8 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
-def previous_rows(path: Path, n: int, suite: str, queries=None, l1_side=None) -> list[dict]:
+def previous_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side()
+                  ) -> list[dict]:
     """The rows of an earlier run's ``--out`` file, if it measured the same n and suite; a row
     measured with other advlab attacks than today's (or not saying which) is dropped, so that
     it is measured again."""
@@ -162,9 +209,8 @@ def previous_rows(path: Path, n: int, suite: str, queries=None, l1_side=None) ->
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
     current = {r["threat"]: advlab_stack(r["threat"], queries) for r in old["rows"]}
-    l1_side = l1_side or independent_l1(200, 100)
     kept = [r for r in old["rows"] if r.get("advlab_attacks") == current[r["threat"]]
-            and (r["threat"] != "l1" or r.get("independent_l1") == l1_side)]
+            and (r["threat"] != "l1" or r.get("independent_l1") == l1.label)]
     for r in old["rows"]:
         if r not in kept:
             print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
@@ -231,10 +277,9 @@ def table_command(args, rows: list[dict]) -> str:
         parts.append(f"--suite {args.suite}")
     if args.queries is not None:
         parts.append(f"--queries {args.queries}")
-    if args.ead_steps != 200:
-        parts.append(f"--ead-steps {args.ead_steps}")
-    if args.fmn_steps != 100:
-        parts.append(f"--fmn-steps {args.fmn_steps}")
+    for flag, default in (("ead_steps", 200), ("fmn_steps", 100), ("bb_steps", 200)):
+        if getattr(args, flag, default) != default:
+            parts.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}")
     if args.threads:
         parts.append(f"--threads {args.threads}")
     parts += [f"--out {_shown(args.out)}", "--resume"]
@@ -270,11 +315,11 @@ def checkpoint_spec(spec: str) -> tuple[Path, str]:
     return Path(stem + sep), arch.lstrip(":") or "compact-cnn"
 
 
-def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int, fmn_steps: int = 100
-                       ) -> dict:
+def earlier_autoattack(path: Path, n: int, suite: str, l1: L1Side = L1Side()) -> dict:
     """(model, threat) -> AutoAttack's side of every row of an earlier run with the same n,
-    suite and EAD steps, whatever advlab's attacks were then: AutoAttack's side does not change
-    when advlab's stack does, so a stale row needs only advlab's side measured again."""
+    suite and independent l_1 attacks, whatever advlab's attacks were then: AutoAttack's side
+    does not change when advlab's stack does, so a stale row needs only advlab's side measured
+    again."""
     if not path.is_file():
         return {}
     old = json.loads(path.read_text())
@@ -285,11 +330,11 @@ def earlier_autoattack(path: Path, n: int, suite: str, ead_steps: int, fmn_steps
     return {(r["model"], r["threat"]): {k: r[k] for k in keys}
             for r in old["rows"] + old.get("autoattack_kept", []) if all(k in r for k in keys)
             and (r["threat"] != "l1"
-                 or r.get("independent_l1") == independent_l1(ead_steps, fmn_steps))}
+                 or r.get("independent_l1") == l1.label)}
 
 
-def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=(),
-            keep=None, earlier=None, fmn_steps=100):
+def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(), done=(),
+            keep=None, earlier=None):
     """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each.
     ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused."""
     model = load_model(model_name)
@@ -306,7 +351,7 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             t_theirs = (reuse["seconds_autoattack"], reuse["cpu_seconds_autoattack"])
         else:
             theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
-                                                                ead_steps, fmn_steps)
+                                                                l1)
         ours, t_ours = robust_under_advlab(model, x, y, name, queries)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
@@ -315,7 +360,7 @@ def compare(model_name, x, y, names, suite, batch, queries, ead_steps=200, done=
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
-            "independent_l1": independent_l1(ead_steps, fmn_steps) if name == "l1" else None,
+            "independent_l1": l1.label if name == "l1" else None,
             "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
@@ -377,6 +422,8 @@ def main(argv=None) -> int:
                    help="also compare these weights (.safetensors; ARCH default compact-cnn)")
     p.add_argument("--ead-steps", type=int, default=200, help="EAD iterations per search step")
     p.add_argument("--fmn-steps", type=int, default=100, help="FMN-L1 steps after EAD (l_1)")
+    p.add_argument("--bb-steps", type=int, default=200,
+                   help="Brendel-Bethge-L1 steps from Pointwise after FMN-L1 (l_1; 0: none)")
     p.add_argument("--suite", choices=["original", "torchattacks"], default="original")
     p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
@@ -414,10 +461,9 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
-    rows = (previous_rows(args.out, args.n, args.suite, args.queries,
-                          independent_l1(args.ead_steps, args.fmn_steps)) if args.resume else [])
-    earlier = (earlier_autoattack(args.out, args.n, args.suite, args.ead_steps, args.fmn_steps)
-               if args.resume else {})
+    l1 = L1Side(args.ead_steps, args.fmn_steps, args.bb_steps)
+    rows = previous_rows(args.out, args.n, args.suite, args.queries, l1) if args.resume else []
+    earlier = earlier_autoattack(args.out, args.n, args.suite, l1) if args.resume else {}
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
     for r in rows:
@@ -435,11 +481,10 @@ def main(argv=None) -> int:
 
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
-        compare(m, x, y, names, args.suite, args.batch, args.queries, args.ead_steps, done, keep,
-                earlier, args.fmn_steps)
+        compare(m, x, y, names, args.suite, args.batch, args.queries, l1, done, keep, earlier)
     unions = union_rows(rows)
     if unions:
-        print("\nunion of l_inf, l_2 and l_1 (l_1: EAD on AutoAttack's side)\n"
+        print("\nunion of l_inf, l_2 and l_1 (l_1: the independent attacks on AutoAttack's side)\n"
               "model        threat advlab  AA     both    only AA breaks")
         for u in unions:
             print(_union_line(u))

@@ -3,6 +3,7 @@ rows measured with today's advlab stack, and the union and markdown rows follow 
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from advlab.zoo.outcomes import pack_bits
 SPEC = importlib.util.spec_from_file_location(
     "vs_autoattack", Path(__file__).parents[1] / "benchmarks" / "vs_autoattack.py")
 vs = importlib.util.module_from_spec(SPEC)
+sys.modules[vs.__name__] = vs  # dataclasses look their module up
 SPEC.loader.exec_module(vs)
 
 
@@ -24,7 +26,7 @@ def _row(model, threat, ours, theirs, attacks):
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "cpu_seconds_advlab": 1.0, "cpu_seconds_autoattack": 4.0,
             "advlab_survive": pack_bits(ours), "autoattack_survive": pack_bits(theirs),
-            "independent_l1": vs.independent_l1(200, 100) if threat == "l1" else None,
+            "independent_l1": vs.L1Side().label if threat == "l1" else None,
             **({"advlab_attacks": attacks} if attacks is not None else {})}
 
 
@@ -74,7 +76,7 @@ def test_table_command_measures_the_kept_rows_too(tmp_path):
     rows = [_row("mnist-msd", "linf", [1], [1], None), _row("mnist-linf", "l1", [1], [1], None),
             _row("mnist-msd", "l2", [1], [1], None)]
     args = vs.argparse.Namespace(n=200, suite="original", queries=None, ead_steps=200,
-                                 fmn_steps=100, threads=1,
+                                 fmn_steps=100, bb_steps=200, threads=1,
                                  out=Path(vs.__file__).parents[1] / "benchmarks" / "r.json",
                                  table=None, splice=[tmp_path / "README.md"])
     cmd = vs.table_command(args, rows)
@@ -111,7 +113,7 @@ def test_a_stale_row_keeps_its_autoattack_side(tmp_path):
     out.write_text(json.dumps({"suite": "original", "n": 4, "rows": rows,
                                "autoattack_kept": kept}))
     assert vs.previous_rows(out, 4, "original") == []  # a stale stack; EAD alone for l_1
-    earlier = vs.earlier_autoattack(out, 4, "original", ead_steps=200)
+    earlier = vs.earlier_autoattack(out, 4, "original")
     assert set(earlier) == {("a", "linf"), ("c", "l2")}  # l_1 by other attacks: not reused
     assert earlier[("a", "linf")]["autoattack_survive"] == rows[0]["autoattack_survive"]
-    assert vs.earlier_autoattack(out, 4, "torchattacks", ead_steps=200) == {}
+    assert vs.earlier_autoattack(out, 4, "torchattacks") == {}

@@ -223,13 +223,6 @@ RECIPES: dict[str, Recipe] = {
                init="mnist-eat-apgd", monitor=200, monitor_strength="strong",
                notes="fine-tunes mnist-eat-apgd with l1-APGD-30 (l_inf, l_2: APGD-10), E-AT",
                source="Croce & Hein (2022), E-AT fine-tuning; l1-APGD as in Croce & Hein (2021)"),
-        # mnist-eat-apgd-l1ft's second epoch (its mid-run checkpoint was lost): the shipped
-        # epoch-1 weights, the cosine's second half (1e-4 down to 0), fresh Adam moments.
-        Recipe("mnist-eat-apgd-l1ft2", "eat", _APGD_L1_30, epochs=1, lr=1e-4,
-               warmup_epochs=0.0, init="mnist-eat-apgd-l1ft", monitor=200,
-               monitor_strength="strong",
-               notes="mnist-eat-apgd-l1ft's epoch 2: its weights, lr 1e-4 cosine to 0",
-               source="Croce & Hein (2022), E-AT fine-tuning; l1-APGD as in Croce & Hein (2021)"),
         # The capacity ingredient: mnist-msd's recipe on Tramèr & Boneh's 3.3M-parameter CNN
         # (on this CPU it costs about what the 0.86M CompactCNN does per image).
         Recipe("mnist-msd-madry", "msd", _MSD10, arch="madry-cnn", msd_steps=10, epochs=2,
