@@ -1,6 +1,6 @@
 """advlab's trusted evaluation against AutoAttack's standard suite, image by image.
 
-    pip install torchattacks        # only for this benchmark; not a dependency of advlab
+    pip install torchattacks foolbox numba   # only for this benchmark; not advlab's
     ADVLAB_DATA=../shared/data python benchmarks/vs_autoattack.py \\
         --models mnist-msd,mnist-linf --n 100 --threats linf,l2
 
