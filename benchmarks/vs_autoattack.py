@@ -103,7 +103,8 @@ class IndependentL1:
 
     def boundary(self, x, y):
         """Pointwise (from salt-and-pepper noise), then Brendel-Bethge-L1 from its adversarial
-        points: the closest misclassified point each finds (x where Pointwise found none)."""
+        points: the closest misclassified point each finds where it lies within the l_1 budget,
+        else x (as FMN-L1's outputs are clipped to it)."""
         import foolbox as fb
 
         fmodel = self._fmodel()
@@ -118,7 +119,8 @@ class IndependentL1:
             _, bb, _ = fb.attacks.L1BrendelBethgeAttack(steps=self.side.bb_steps)(
                 fmodel, x[idx], y[idx], epsilons=None, starting_points=start[idx])
             out[idx] = bb.detach()
-        return out
+        inside = threats("mnist")["l1"].contains(x, out)  # beyond the budget: not an attack output
+        return torch.where(inside[:, None, None, None], out, x)
 
     def _standing(self, x, x_adv, y):
         with torch.no_grad():
