@@ -83,4 +83,39 @@ def test_only_the_threats_whose_attacks_changed_are_measured_again(tmp_path):
     derived = outcomes.accuracies(new)
     for c in ("linf", "l2", "union_lp", "union_all"):
         assert abs(res[c] - derived[c]) < 1e-6, c
-    assert set(res["breaks"]) == {"linf", "l2"}  # counts of the reused threats: not in slices
+    for t in ("l1", "rt"):  # the reused threats: their counts as the stored result had them
+        assert res["breaks"][t] == first["breaks"][t], t
+
+
+def test_a_stack_that_only_grows_runs_the_new_attacks_on_the_images_left(tmp_path,
+                                                                           monkeypatch):
+    """Today's l_1 stack = the stored one plus an appended attack (here the boundary attack
+    added to "fast"): only that attack runs, only on the images the stored attacks left
+    standing under l_1; every other threat and the stored breaks are kept."""
+    from advlab.evaluation.strengths import STRENGTHS
+
+    results = tmp_path / "results"
+    assert _run(tmp_path) == 0
+    first = json.loads((results / "mnist-linf.json").read_text())
+    old = outcomes.unpack(first["outcomes"])
+    assert old["l1"].sum() >= 1  # something left for the new attack
+    grown = {**STRENGTHS["fast"], "boundary": ("l1",), "boundary_steps": 10,
+             "boundary_restarts": 1}
+    monkeypatch.setitem(STRENGTHS, "fast", grown)
+    assert stack_description("fast").split("; ")[1] == (
+        first["attacks"].split("; ")[1] + ", BoundaryL1 10 steps")
+    assert remeasure.stale("mnist-linf", "fast", results)
+    assert _run(tmp_path) == 0
+    res = json.loads((results / "mnist-linf.json").read_text())
+    assert res["attacks"] == stack_description("fast")
+    assert res["extended"] == ["l1"] and res["reused"] == ["l2", "linf", "rt"]
+    new = outcomes.unpack(res["outcomes"])
+    for t in ("clean", "linf", "l2", "rt"):
+        assert (new[t] == old[t]).all(), t
+    assert (new["l1"] <= old["l1"]).all()  # the appended attack can only break more
+    l1 = res["breaks"]["l1"]
+    assert l1["PGD 50 steps"] == first["breaks"]["l1"]["PGD 50 steps"]
+    assert l1["BoundaryL1 10 steps"] == int((old["l1"] & ~new["l1"]).sum())
+    assert l1["BoundaryL1 10 steps"] >= 1  # an l_inf model's l_1 survivors do not last
+    assert abs(res["l1"] - outcomes.accuracies(new)["l1"]) < 1e-6
+    assert not remeasure.stale("mnist-linf", "fast", results)

@@ -49,17 +49,20 @@ __all__ = ["fab_targeted", "FABT", "project_halfspace"]
 _BISECTIONS = 40
 
 
-def project_halfspace(w: torch.Tensor, c: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tensor:
-    """The smallest l_p step d with <w, d> >= c and x + d in [0, 1] (rows of (B, n) tensors).
+def project_halfspace(w: torch.Tensor, c: torch.Tensor, x: torch.Tensor, p: float,
+                      lo: torch.Tensor | float = 0.0, hi: torch.Tensor | float = 1.0
+                      ) -> torch.Tensor:
+    """The smallest l_p step d with <w, d> >= c and x + d in [lo, hi] (rows of (B, n) tensors).
 
     w: (B, n) the hyperplane's normal; c: (B,) how far along w to go (c <= 0: d = 0, already
-    there); x: (B, n) in [0, 1]; p: 1, 2 or math.inf. Where the box does not allow <w, d> = c,
-    d is the box's corner in w's direction (the closest the box gets). Returns (B, n).
+    there); x: (B, n) in [lo, hi]; p: 1, 2 or math.inf; lo, hi: the box, [0, 1] (the image box)
+    unless given as floats or (B, n) tensors. Where the box does not allow <w, d> = c, d is the
+    box's corner in w's direction (the closest the box gets). Returns (B, n).
     """
     if p not in (1, 2, math.inf):
         raise ValueError(f"p must be 1, 2 or math.inf, got {p}")
-    room = torch.where(w > 0, 1 - x, x)  # how far each pixel may move in the direction of w
-    room = torch.where(w != 0, room, torch.zeros_like(room))
+    room = torch.where(w > 0, hi - x, x - lo)  # how far each pixel may move in w's direction
+    room = torch.where(w != 0, room.clamp_min(0), torch.zeros_like(room))
     a = w.abs()
     need = c.clamp_min(0)[:, None]
     if p == 1:  # fractional knapsack: the largest |w_i| first, each to the box's edge
@@ -72,8 +75,8 @@ def project_halfspace(w: torch.Tensor, c: torch.Tensor, x: torch.Tensor, p: floa
     else:
         # l_inf: size_i = min(t, room_i); l_2: size_i = min(t |w_i|, room_i); find the smallest t
         scale = torch.ones_like(a) if p == math.inf else a
-        hi = torch.where(scale > 0, room / scale.clamp_min(1e-30), torch.zeros_like(room))
-        lo_t, hi_t = torch.zeros_like(need), hi.amax(dim=1, keepdim=True)
+        t_max = torch.where(scale > 0, room / scale.clamp_min(1e-30), torch.zeros_like(room))
+        lo_t, hi_t = torch.zeros_like(need), t_max.amax(dim=1, keepdim=True)
         for _ in range(_BISECTIONS):
             mid = (lo_t + hi_t) / 2
             reached = (a * torch.minimum(mid * scale, room)).sum(dim=1, keepdim=True) >= need

@@ -12,8 +12,8 @@ import time
 
 from . import HERE, refresh
 
-__all__ = ["RESULTS", "describe_attack", "evaluate", "measure", "merge", "stack_description",
-           "threat_attacks"]
+__all__ = ["RESULTS", "command", "describe_attack", "evaluate", "measure", "merge",
+           "stack_description", "threat_attacks"]
 
 RESULTS = HERE / "results"
 
@@ -41,11 +41,16 @@ def measure(name: str, n: int, strength: str, shard: tuple[int, int] = (0, 1),
     res = {**acc, "n": n, "strength": strength, "seconds": time.time() - t0,
            "cpu_seconds": time.process_time() - c0,  # this process's CPU time, load or not
            "attacks": stack_description(strength, include),
-           "command": f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} "
-                      f"--n {n}" + (f" --suffix {suffix}" if suffix else "")}
+           "command": command(name, n, strength, suffix)}
     if s > 1:
         res["slice"] = [lo, hi]
     return res
+
+
+def command(name: str, n: int, strength: str, suffix: str = "") -> str:
+    """The command a stored result quotes: the one that measures it in one process."""
+    return (f"python -m advlab.zoo.publish {name} --evaluate --strength {strength} --n {n}"
+            + (f" --suffix {suffix}" if suffix else ""))
 
 
 def stack_description(strength: str, include=None) -> str:
@@ -104,8 +109,9 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         from .outcomes import concat
 
         res["outcomes"] = concat([p["outcomes"] for p in parts])
-    if all("breaks" in p for p in parts):  # the threats every slice counted
-        res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack}
+    if all("breaks" in p for p in parts):  # the threats and attacks every slice counted
+        res["breaks"] = {t: {a: sum(p["breaks"][t][a] for p in parts) for a in stack
+                             if all(a in p["breaks"][t] for p in parts)}
                          for t, stack in parts[0]["breaks"].items()
                          if all(t in p["breaks"] for p in parts)}
     if any("earlier_breaks" in p for p in parts):  # images only earlier attacks broke
@@ -120,6 +126,10 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
         res["reused"] = sorted(every)
     if some - every:
         res["partly_reused"] = sorted(some - every)
+    extended = sorted({t for p in parts for t in p.get("extended", [])})
+    res.pop("extended", None)
+    if extended:  # only the attacks appended to these threats' stacks ran (remeasure.extend)
+        res["extended"] = extended
     res["shards"] = s
     res["timing"] = "parallel" if seconds is max else "sum"  # how the card quotes the time
     (out or RESULTS).mkdir(parents=True, exist_ok=True)

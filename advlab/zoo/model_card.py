@@ -149,6 +149,10 @@ def _how_measured(name: str, res: dict) -> str:
                      if res.get("partly_reused") else [])
             how = (" and ".join(kept) + " kept from an earlier measurement with the same "
                    "attacks for those threats, the rest " + how)
+        if res.get("extended"):
+            how = (f"the {', '.join(res['extended'])} outcomes of an earlier measurement kept "
+                   "and only the attacks since appended to those stacks run on the images it "
+                   "left standing; " + how)
         if "cpu_seconds" in res:  # CPU time does not grow with the machine's load
             how += (f"{res['cpu_seconds'] / 60:.1f} minutes of CPU time (the slices' sum; "
                     f"{minutes:.1f} minutes of wall time).")

@@ -78,24 +78,93 @@ def _previous(work: Path, name: str, k: int, s: int, n: int, results: Path | Non
     return None
 
 
+def _extended(today: str, had: str | None) -> int:
+    """How many attacks of ``had`` (a threat's earlier stack, as quoted) begin ``today``'s
+    stack when today's only appends attacks to it (0: not so)."""
+    if had is None or not today.startswith(had + ", "):
+        return 0
+    return len(had.split(", "))
+
+
 def _measure_slice(name, n, strength, k, s, prev):
     """Slice k of s measured with today's stack, reusing ``prev``'s outcomes of the threats it
-    measured with today's attacks, and joined with its other outcomes (``with_earlier``)."""
-    from .measure import measure, stack_description, threat_attacks
+    measured with today's attacks, and joined with its other outcomes (``with_earlier``); for
+    a threat whose stack today only appends attacks to prev's, only those run, on the images
+    prev's attacks left standing (``extend``)."""
+    from .measure import command, measure, stack_description, threat_attacks
 
     if prev is not None and prev.get("strength", strength) != strength:
         prev = None  # another strength's outcomes say nothing about this one
     today = threat_attacks(stack_description(strength))
     had = threat_attacks(prev["attacks"]) if prev else {}
     keep = [t for t, a in today.items() if had.get(t) == a]
-    include = [t for t in today if t not in keep] if keep else None
-    res = measure(name, n, strength, (k, s), include=include)
+    longer = {t: _extended(a, had.get(t)) for t, a in today.items() if t not in keep}
+    longer = {t: m for t, m in longer.items() if m}
+    rest = [t for t in today if t not in keep and t not in longer]
     if prev is None:
-        return res
-    joined = with_earlier(res, prev, keep, strength)
-    if joined is None:  # not the same model as before: nothing of prev applies
-        return res if include is None else measure(name, n, strength, (k, s))
-    return joined
+        return measure(name, n, strength, (k, s))
+    if rest:
+        res = measure(name, n, strength, (k, s), include=rest)
+        joined = with_earlier(res, prev, keep + list(longer), strength)
+        if joined is None:  # not the same model as before: nothing of prev applies
+            return measure(name, n, strength, (k, s))
+    else:  # nothing to measure from scratch: prev's outcomes are the start
+        lo, hi = k * n // s, (k + 1) * n // s
+        base = {"n": n, "strength": strength, "seconds": 0.0, "cpu_seconds": 0.0,
+                "command": command(name, n, strength), "outcomes": prev["outcomes"],
+                **({"slice": [lo, hi]} if s > 1 else {})}
+        joined = with_earlier(base, prev, keep + list(longer), strength)
+    if not longer:
+        return joined
+    joined["reused"] = [t for t in joined.get("reused", []) if t not in longer]
+    if not joined["reused"]:
+        del joined["reused"]
+    return extend(joined, name, n, strength, (k, s), longer)
+
+
+def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
+           longer: dict[str, int]) -> dict:
+    """``res`` with, for each threat t of ``longer``, the attacks of today's stack after its
+    first ``longer[t]`` run on the images ``res`` has standing under t; what they break
+    counts as broken, their first breaks join ``res["breaks"]``, their time its seconds, and
+    "extended" lists the threats (the card: the earlier attacks' outcomes kept, not rerun)."""
+    import copy
+    import time
+
+    import torch
+
+    import advlab.zoo as zoo
+
+    from ..data import mnist_tensors
+    from ..evaluation.presets import attacks
+    from ..evaluation.union import evaluate_union
+    from . import outcomes
+    from .measure import describe_attack
+    from .table import COLUMNS
+
+    k, s = shard
+    lo, hi = k * n // s, (k + 1) * n // s
+    x, y = mnist_tensors(n, train=False)
+    x, y = x[lo:hi], y[lo:hi]
+    model = copy.deepcopy(zoo.load(name, device="cpu")).to(memory_format=torch.channels_last)
+    survive = outcomes.unpack(res["outcomes"])
+    breaks = copy.deepcopy(res.get("breaks", {}))
+    t0, c0 = time.time(), time.process_time()
+    for t, m in longer.items():
+        tail = attacks("mnist", strength, include=[t])[t][m:]
+        idx = survive[t].nonzero().flatten()
+        firsts = [0] * len(tail)
+        if idx.numel():
+            got = evaluate_union(model, (x[idx], y[idx]), {t: tail}, progress=False)
+            survive[t][idx] = got.robust[t]
+            firsts = (got.breaks(t) + firsts)[:len(tail)]
+        counts = breaks.setdefault(t, {})
+        counts.update({describe_attack(a): c for a, c in zip(tail, firsts, strict=True)})
+    acc = outcomes.accuracies(survive)
+    return {**res, **{c: acc[c] for c in COLUMNS}, "outcomes": outcomes.pack(survive),
+            "breaks": breaks, "extended": sorted(longer),
+            "seconds": res.get("seconds", 0.0) + time.time() - t0,
+            "cpu_seconds": res.get("cpu_seconds", 0.0) + time.process_time() - c0}
 
 
 def with_earlier(res: dict, prev: dict, keep: list[str], strength: str) -> dict | None:
@@ -134,17 +203,43 @@ def with_earlier(res: dict, prev: dict, keep: list[str], strength: str) -> dict 
     return out
 
 
+def _kept_breaks(res: dict, before: dict) -> bool:
+    """Put back, for the threats whose earlier outcomes every slice kept (reused, or extended
+    by appended attacks), the earlier measurement's per-attack counts, which slices cut from a
+    whole stored result do not carry; in place. Whether anything changed."""
+    from .measure import threat_attacks
+
+    today = threat_attacks(res["attacks"])
+    changed = False
+    for t in res.get("reused", []) + res.get("extended", []):
+        earlier = before.get("breaks", {}).get(t)
+        if not earlier or t not in today:
+            continue
+        stack = today[t].split(", ")
+        counts = {a: c for a, c in {**earlier, **res.get("breaks", {}).get(t, {})}.items()
+                  if a in stack}
+        if counts != res.get("breaks", {}).get(t):
+            res.setdefault("breaks", {})[t] = dict(sorted(counts.items(),
+                                                          key=lambda kv: stack.index(kv[0])))
+            changed = True
+    return changed
+
+
 def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,
                        results: Path | None) -> bool:
-    from .measure import merge
+    from .measure import RESULTS, merge
     from .model_card import write_card
 
     if not all(_done(slice_path(work, name, k, s), attacks, n) for k in range(s)):
         return False
+    stored = (results or RESULTS) / f"{name}.json"
+    before = json.loads(stored.read_text()) if stored.is_file() else {}
     try:
         res = merge(name, s, folder=work, seconds=sum, out=results)
     except FileNotFoundError:  # another worker merged them a moment ago
         return True
+    if _kept_breaks(res, before):
+        stored.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{name}: merged {s} slices: union l_p {100 * res['union_lp']:.1f}%, "
           f"{res['seconds'] / 60:.0f} min", flush=True)
     if results is None:
