@@ -434,6 +434,9 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (same n, suite and advlab attacks) and "
                    "add the others")
+    p.add_argument("--rewrite", action="store_true",
+                   help="measure nothing: rewrite --table and --splice from the --out file's "
+                   "rows as they are (after the zoo's stored rows changed: their column)")
     p.add_argument("--table", type=Path, default=None, metavar="FILE.md",
                    help="also write the rows as a markdown table (with the command)")
     p.add_argument("--splice", type=Path, action="append", default=[], metavar="DOC.md",
@@ -460,6 +463,8 @@ def main(argv=None) -> int:
         p.error(f"--checkpoint {missing}: expected existing "
                 "FILE.safetensors[:ARCH]")
     models += args.checkpoint
+    if args.rewrite:
+        return rewrite(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
@@ -494,15 +499,31 @@ def main(argv=None) -> int:
                                     "n": args.n, "rows": rows,
                                     **({"unions": unions} if unions else {})}, indent=1))
     print(f"wrote {args.out}")
-    body = (f"Produced by `{table_command(args, rows)}`; first {args.n} MNIST test images, "
-            f"AutoAttack suite {args.suite!r}.\n\n" + markdown(rows, unions))
+    write_tables(args, table_command(args, rows), args.n, args.suite, rows, unions)
+    return 0
+
+
+def rewrite(args) -> int:
+    """``--rewrite``: the tables again from the --out file's rows, nothing measured."""
+    if not args.out.is_file():
+        raise SystemExit(f"--rewrite: {args.out} does not exist; measure first (without "
+                         "--rewrite)")
+    old = json.loads(args.out.read_text())
+    rows = old["rows"]
+    write_tables(args, old["command"], old["n"], old["suite"], rows, union_rows(rows))
+    return 0
+
+
+def write_tables(args, command: str, n: int, suite: str, rows, unions) -> None:
+    """The markdown table with its command, to --table and between --splice's markers."""
+    body = (f"Produced by `{command}`; first {n} MNIST test images, "
+            f"AutoAttack suite {suite!r}.\n\n" + markdown(rows, unions))
     if args.table is not None:
         args.table.write_text(body)
         print(f"wrote {args.table}")
     for doc in args.splice:
         splice(doc, "vs-autoattack-table", body)
         print(f"spliced into {doc}")
-    return 0
 
 
 if __name__ == "__main__":

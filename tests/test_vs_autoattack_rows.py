@@ -117,3 +117,27 @@ def test_a_stale_row_keeps_its_autoattack_side(tmp_path):
     assert set(earlier) == {("a", "linf"), ("c", "l2")}  # l_1 by other attacks: not reused
     assert earlier[("a", "linf")]["autoattack_survive"] == rows[0]["autoattack_survive"]
     assert vs.earlier_autoattack(out, 4, "torchattacks") == {}
+
+
+def test_rewrite_measures_nothing_and_keeps_every_row(tmp_path):
+    """--rewrite: the table from the file's rows as they are (even a row of an older stack,
+    which --resume would measure again), with the file's own command."""
+    stale = vs.advlab_stack("linf").replace("x 100", "x 50")
+    rows = [_row("mnist-linf", "linf", [1, 1, 0, 1], [1, 0, 0, 1], stale)]
+    out, table = tmp_path / "vs.json", tmp_path / "t.md"
+    command = "python benchmarks/vs_autoattack.py --models mnist-linf --n 4 --resume"
+    out.write_text(json.dumps({"command": command, "suite": "original", "n": 4, "rows": rows}))
+    before = out.read_text()
+    assert vs.main(["--models", "mnist-linf", "--out", str(out), "--rewrite", "--table",
+                    str(table)]) == 0
+    assert out.read_text() == before  # nothing measured, nothing rewritten
+    text = table.read_text()
+    assert text.startswith(f"Produced by `{command}`; first 4 MNIST test images")
+    assert vs.markdown(rows, vs.union_rows(rows)) in text
+    missing = tmp_path / "none.json"
+    try:
+        vs.main(["--out", str(missing), "--rewrite"])
+    except SystemExit as e:
+        assert "does not exist" in str(e)
+    else:
+        raise AssertionError("--rewrite without a file must fail")
