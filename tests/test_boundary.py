@@ -138,3 +138,16 @@ def test_model_mode_restored_and_clear_errors(standard_model, mnist_test):
         boundary_l1(standard_model, x[:2], y[:2], Linf(0.3))
     with pytest.raises(ValueError, match="restarts >= 1"):
         boundary_l1(standard_model, x[:2], y[:2], L1(10.0), restarts=0)
+
+
+def test_the_trusted_l1_stack_ends_with_it():
+    from advlab import presets
+
+    trusted = presets.trusted_attacks("mnist")
+    last = trusted["l1"][-1]
+    assert isinstance(last, BoundaryL1) and last.threat == trusted["l1"][0].threat
+    assert (last.steps, last.restarts) == (50, 6)
+    assert not any(isinstance(a, BoundaryL1) for name in ("linf", "l2")
+                   for a in trusted[name])
+    assert not any(isinstance(a, BoundaryL1) for s in presets.attacks("mnist", "lite").values()
+                   for a in s)  # live numbers stay cheap
