@@ -118,6 +118,8 @@ def _evaluation_time(r: dict) -> str:
     if "cpu_seconds" in r:
         again = " for the threats measured again" if r.get("reused") or r.get(
             "partly_reused") else ""
+        if r.get("extended"):  # only the attacks appended to these threats' stacks ran
+            again += f" (for {', '.join(r['extended'])} the attacks appended to its stack)"
         return f"{r['model']} {r['cpu_seconds'] / 60:.0f} min of CPU time{again}"
     return f"{r['model']} {r['seconds'] / 60:.0f} min" + (" of one core" if r.get("timing") == "sum"
                                                           else "")
