@@ -151,3 +151,21 @@ def test_the_trusted_l1_stack_ends_with_it():
                    for a in trusted[name])
     assert not any(isinstance(a, BoundaryL1) for s in presets.attacks("mnist", "lite").values()
                    for a in s)  # live numbers stay cheap
+
+
+def test_the_start_is_misclassified_and_sparsify_only_resets_pixels(standard_model, mnist_test):
+    from advlab.attacks.boundary import salt_and_pepper, sparsify
+
+    x, y = mnist_test
+    x, y = x[:16], y[:16]
+    gen = torch.Generator().manual_seed(3)
+    z, found = salt_and_pepper(standard_model, x, y, 50, gen)
+    assert found.all()
+    with torch.no_grad():
+        assert (standard_model(z).argmax(1) != y).all()
+    s = sparsify(standard_model, x, y, z, gen)
+    with torch.no_grad():
+        assert (standard_model(s).argmax(1) != y).all()  # still wrong
+    assert ((s == x) | (s == z)).all()  # each pixel the image's or the noise's
+    before, after = (z - x).abs().flatten(1).sum(1), (s - x).abs().flatten(1).sum(1)
+    assert (after <= before).all() and (after < before / 2).all()

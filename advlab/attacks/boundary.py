@@ -98,36 +98,14 @@ def _reset_pass(model, x, y, fz, ok, generator, block):
 
 
 def sparsify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-             generator: torch.Generator, sweeps: int = 1, bisections: int = 6,
-             blocks: tuple[int, ...] = (16, 4, 1)) -> torch.Tensor:
-    """z (misclassified, (B, C, H, W)) with as many of its changed pixels reset to x as keep
-    it misclassified (``sweeps`` times: passes ``blocks`` pixels at a time, then one by one),
-    then each pixel still changed shrunk towards x by ``bisections`` bisection steps on its
-    value. Rows where z is not misclassified come back unchanged."""
-    b = x.shape[0]
-    rows = torch.arange(b, device=x.device)
-    fx, fz = x.flatten(1), z.flatten(1).clone()
+             generator: torch.Generator, blocks: tuple[int, ...] = (16, 4, 1)) -> torch.Tensor:
+    """z (B, C, H, W) with as many of its changed pixels reset to x as keep it misclassified:
+    one pass ``blocks[0]`` pixels at a time, then one per further block size. Rows where z is
+    not misclassified come back unchanged. One forward pass per block tried."""
+    fz = z.flatten(1).clone()
     ok = _wrong(model, z, y)
-    for _ in range(sweeps):
-        for block in blocks:
-            fz = _reset_pass(model, x, y, fz, ok, generator, block)
-    if bisections == 0:
-        return fz.view_as(x)
-    changed = (fz != fx) & ok[:, None]
-    order = torch.where(changed, torch.zeros_like(fz), torch.ones_like(fz)).argsort(dim=1,
-                                                                                  stable=True)
-    for j in range(int(changed.sum(dim=1).max())):
-        i = order[:, j]
-        live = changed[rows, i]
-        lo, hi = torch.zeros(b, device=x.device), torch.ones(b, device=x.device)
-        start, far = fx[rows, i], fz[rows, i]
-        for _ in range(bisections):  # the smallest fraction of the change that stays wrong
-            mid = (lo + hi) / 2
-            cand = fz.clone()
-            cand[rows, i] = start + mid * (far - start)
-            wrong = _wrong(model, cand.view_as(x), y)
-            hi, lo = torch.where(wrong, mid, hi), torch.where(wrong, lo, mid)
-        fz[rows, i] = torch.where(live, start + hi * (far - start), far)
+    for block in blocks:
+        fz = _reset_pass(model, x, y, fz, ok, generator, block)
     return fz.view_as(x)
 
 
@@ -256,11 +234,11 @@ def _one_start(model, x, y, gen, steps, levels, bisections, scale, classes):
     """One restart: (B,) l_1 distances of the misclassified points found (inf where none) and
     the points (B, C, H, W)."""
     z, found = salt_and_pepper(model, x, y, levels, gen)
-    z = sparsify(model, x, y, z, gen, bisections=0)
+    z = sparsify(model, x, y, z, gen)
     for phase, frac in enumerate(_TARGETS):  # a wide margin first, then a thin one
         z = _walk(model, x, y, z, _phase_steps(steps, phase), bisections, frac * scale,
                   classes)
-        z = sparsify(model, x, y, z, gen, bisections=0, blocks=(1,))
+        z = sparsify(model, x, y, z, gen, blocks=(1,))
     d = (z - x).flatten(1).abs().sum(dim=1)
     return torch.where(found & _wrong(model, z, y), d, torch.full_like(d, math.inf)), z
 
