@@ -16,7 +16,9 @@ deletes the slices and rewrites the model card.
 
 Only the threats whose attacks changed are measured again: a slice keeps the outcomes of every
 threat that an earlier slice file, or the stored result, measured with today's attacks for that
-threat (the card says which were reused; their time is not counted again).
+threat (the card says which were reused; their time is not counted again). Where a threat's
+stack today only appends attacks to the earlier one (``extend``), only the appended attacks run,
+on the images the earlier ones left standing, and the earlier per-attack counts are kept.
 
 After a merge, the tables that quote stored results: ``advlab zoo table --stored --out
 advlab/zoo/TABLE.md --splice README.md``, ``python -m advlab.zoo.experiments``, and the
