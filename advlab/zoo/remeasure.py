@@ -138,6 +138,7 @@ def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
     import advlab.zoo as zoo
 
     from ..data import mnist_tensors
+    from ..device import pick_device
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
     from . import outcomes
@@ -146,10 +147,13 @@ def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
 
     k, s = shard
     lo, hi = k * n // s, (k + 1) * n // s
+    dev = pick_device(None)  # the GPU when present, as ``measure``
     x, y = mnist_tensors(n, train=False)
-    x, y = x[lo:hi], y[lo:hi]
-    model = copy.deepcopy(zoo.load(name, device="cpu")).to(memory_format=torch.channels_last)
-    survive = outcomes.unpack(res["outcomes"])
+    x, y = x[lo:hi].to(dev), y[lo:hi].to(dev)
+    model = zoo.load(name, device=dev)
+    if dev.type == "cpu":  # channels_last: faster convolutions on a CPU (as evaluate_model)
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    survive = {t: v.to(dev) for t, v in outcomes.unpack(res["outcomes"]).items()}
     breaks = copy.deepcopy(res.get("breaks", {}))
     t0, c0 = time.time(), time.process_time()
     for t, m in longer.items():
@@ -162,6 +166,7 @@ def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
             firsts = (got.breaks(t) + firsts)[:len(tail)]
         counts = breaks.setdefault(t, {})
         counts.update({describe_attack(a): c for a, c in zip(tail, firsts, strict=True)})
+    survive = {t: v.cpu() for t, v in survive.items()}
     acc = outcomes.accuracies(survive)
     return {**res, **{c: acc[c] for c in COLUMNS}, "outcomes": outcomes.pack(survive),
             "breaks": breaks, "extended": sorted(longer),
