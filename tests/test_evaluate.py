@@ -223,8 +223,9 @@ def test_presets_match_the_paper():
     assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square"], kinds
     assert [a.loss for a in strong["linf"][:2]] == ["ce", "dlr"]
     assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
-    # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square
-    assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square"]
+    # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack
+    assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square",
+                                                        "BoundaryL1"]
     assert strong["l1"][2].restarts == 3
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
