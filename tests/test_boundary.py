@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_fab import Linear  # the random linear 10-class model on 1 x 1 x 20 inputs
 from torch import nn
 
 from advlab import L1, Linf
 from advlab.attacks import APGD, PGD
 from advlab.attacks.boundary import BoundaryL1, boundary_l1
 from advlab.attacks.fab import project_halfspace
-
-
-class Linear(nn.Module):
-    """A random linear 10-class model on 1 x 1 x 20 inputs."""
-
-    def __init__(self, seed=0):
-        super().__init__()
-        self.lin = nn.Linear(20, 10)
-        with torch.no_grad():
-            gen = torch.Generator().manual_seed(seed)
-            self.lin.weight.copy_(torch.randn(10, 20, generator=gen))
-            self.lin.bias.copy_(torch.randn(10, generator=gen) * 0.3)
-
-    def forward(self, x):
-        return self.lin(x.flatten(1) - 0.5)
 
 
 def _exact_l1_distance(model, x, y):
