@@ -38,3 +38,20 @@ def test_zoo_evaluation_keeps_per_example_outcomes_that_rederive_its_numbers(mni
         if "outcomes" in row:
             again = outcomes.accuracies(outcomes.unpack(row["outcomes"]))
             assert all(abs(again[c] - row[c]) < 1e-6 for c in COLUMNS), row["model"]
+
+
+def test_stack_changes_account_for_every_image_the_new_attacks_broke():
+    from advlab.zoo.table import stored_result
+
+    changes = experiments.stack_changes()
+    assert changes, "no stored result keeps its previous row"
+    for c in changes:
+        res = stored_result(c["model"])
+        for t in ("linf", "l1", "l2", "union_lp"):  # stronger attacks never raise a number
+            assert c["now"][t] <= c["before"][t] + 1e-9, (c["model"], t)
+        if res.get("extended") and "reused" in res:  # only appended attacks, on the survivors
+            for t in res["extended"]:
+                fell = round(res["n"] * (c["before"][t] - c["now"][t]))
+                assert fell == c["first_breaks"][t], (c["model"], t)
+            assert set(c["added"]) == set(res["extended"])
+    assert "→" in experiments.changes_markdown(changes)

@@ -32,6 +32,8 @@ def test_workers_fill_the_slices_and_the_last_one_merges(tmp_path, capsys):
     assert not list(work.iterdir())
     res = json.loads((results / "mnist-linf.json").read_text())
     assert res["attacks"] == stack_description("fast") and res["shards"] == 3
+    # the row it replaced, kept with the attacks that measured it (docs/experiments tables it)
+    assert res["previous"] == {"attacks": "old", "n": None, "clean": 1.0}
     # CPU time kept beside wall time, summed over the slices (the card quotes it)
     assert 0 < res["cpu_seconds"] <= res["seconds"] * 1.5 + 1
     assert res["cpu_seconds"] >= max(p["cpu_seconds"] for p in slices)
@@ -119,3 +121,30 @@ def test_a_stack_that_only_grows_runs_the_new_attacks_on_the_images_left(tmp_pat
     assert l1["BoundaryL1 10 steps"] >= 1  # an l_inf model's l_1 survivors do not last
     assert abs(res["l1"] - outcomes.accuracies(new)["l1"]) < 1e-6
     assert not remeasure.stale("mnist-linf", "fast", results)
+
+
+def test_previous_from_records_the_row_a_git_revision_held(tmp_path):
+    import subprocess
+
+    def git(*a):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    path = folder / "m.json"
+    path.write_text(json.dumps({"attacks": "l1: A", "n": 10, "clean": 0.9, "l1": 0.5}))
+    git("add", ".")
+    git("commit", "-q", "-m", "old")
+    path.write_text(json.dumps({"attacks": "l1: A, B", "n": 10, "clean": 0.9, "l1": 0.4}))
+    assert remeasure.previous_from("HEAD", ["m", "absent"], folder) == ["m"]
+    now = json.loads(path.read_text())
+    assert now["previous"] == {"attacks": "l1: A", "n": 10, "clean": 0.9, "l1": 0.5}
+    assert now["l1"] == 0.4  # the stored row itself untouched
+    assert remeasure.previous_from("HEAD", ["m"], folder) == []  # recorded already
+    git("add", ".")
+    git("commit", "-q", "-m", "new")
+    # same attacks at that revision: nothing to record, the earlier record is kept
+    assert remeasure.previous_from("HEAD", ["m"], folder) == []
+    assert json.loads(path.read_text())["previous"]["l1"] == 0.5

@@ -6,8 +6,11 @@ how it differed, its training time to the measured weights and, when early-stopp
 ``epochs_used``) becomes one row, so a reader sees which ingredient
 (steps, epochs, architecture, APGD in training, fine-tuning, early stopping) bought what.
 
-    python -m advlab.zoo.experiments            # rewrite the table in docs/experiments/README.md
-    python -m advlab.zoo.experiments --check    # exit 1 when the README's table is stale
+It also tables what the last change of the trusted stack did to each stored row (the
+"previous" row that ``python -m advlab.zoo.remeasure`` keeps when it replaces one).
+
+    python -m advlab.zoo.experiments            # rewrite the tables in docs/experiments/README.md
+    python -m advlab.zoo.experiments --check    # exit 1 when the README's tables are stale
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from ..generated_blocks import spliced
 from . import HERE, LOGS
 
-__all__ = ["rows", "markdown", "DOC", "EXPERIMENTS"]
+__all__ = ["rows", "markdown", "stack_changes", "changes_markdown", "DOC", "EXPERIMENTS"]
 
 DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
 EXPERIMENTS = DOC.parent / "results"
@@ -102,6 +105,53 @@ def markdown(table_rows: list[dict] | None = None) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
+def stack_changes() -> list[dict]:
+    """Per zoo model whose stored result keeps a "previous" row (measured with other attacks):
+    the attacks new to each threat's stack, the images they broke first, and the accuracies
+    before and now."""
+    from . import available
+    from .measure import threat_attacks
+    from .table import stored_result
+
+    out = []
+    for name in available():
+        try:
+            res = stored_result(name)
+        except LookupError:
+            continue
+        prev = res.get("previous")
+        if not prev or prev.get("n") != res["n"]:
+            continue
+        old, new = threat_attacks(prev["attacks"]), threat_attacks(res["attacks"])
+        added = {t: [a for a in stack.split(", ") if a not in old.get(t, "").split(", ")]
+                 for t, stack in new.items() if old.get(t) != stack}
+        # first breaks say what the new attacks found only where they came after the old
+        # stack (appended); where they came earlier they take breaks the old ones would find
+        firsts = {t: (sum(res.get("breaks", {}).get(t, {}).get(a, 0) for a in got)
+                      if new[t].startswith(old.get(t, "\0") + ", ") else None)
+                  for t, got in added.items() if got}
+        out.append({"model": name, "added": {t: a for t, a in added.items() if a},
+                    "first_breaks": firsts, "before": prev,
+                    "now": {k: res[k] for k in ("linf", "l1", "l2", "union_lp")}})
+    return out
+
+
+def changes_markdown(changes: list[dict] | None = None) -> str:
+    """``stack_changes`` as markdown: accuracies in %, before -> now."""
+    cs = stack_changes() if changes is None else changes
+    cols = ("linf", "l1", "l2", "union_lp")
+    lines = ["| model | images the appended attacks broke | l_inf | l_1 | l_2 | union |",
+             "|---|---|---|---|---|---|"]
+    for c in cs:
+        firsts = ", ".join(f"{n} ({t})" if n is not None else f"measured afresh ({t})"
+                           for t, n in c["first_breaks"].items()) or "0"
+        cells = [f"{100 * c['before'][k]:.1f} → {100 * c['now'][k]:.1f}" for k in cols]
+        lines.append(f"| `{c['model']}` | {firsts} | " + " | ".join(cells) + " |")
+    notes = [f"- `{c['model']}`, new since its previous row: "
+             + "; ".join(f"{t}: {', '.join(a)}" for t, a in c["added"].items()) for c in cs]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m advlab.zoo.experiments", description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -109,6 +159,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     text = DOC.read_text()
     new = spliced(text, "experiments-table", markdown(), where=str(DOC))
+    new = spliced(new, "stack-changes", changes_markdown(), where=str(DOC))
     if args.check:
         if new != text:
             print(f"{DOC} is stale: run python -m advlab.zoo.experiments", file=sys.stderr)

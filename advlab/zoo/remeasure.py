@@ -12,7 +12,10 @@ into S slices; worker K of W measures the slices whose number is K modulo W, kee
 and a new checkout continues from them) as soon as it is done, and skips the slices already
 there, so a stopped run continues where it was. The worker that finds all S slices of a model
 merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each),
-deletes the slices and rewrites the model card.
+deletes the slices and rewrites the model card. The merged result keeps, as "previous", the
+row it replaced and the attacks that measured it (``python -m advlab.zoo.experiments`` tables
+what each change of the stack did); ``--previous-from REV`` records it for results merged
+before that, from the stored result at git revision REV.
 
 Only the threats whose attacks changed are measured again: a slice keeps the outcomes of every
 threat that an earlier slice file, or the stored result, measured with today's attacks for that
@@ -33,7 +36,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["main", "stale", "slice_path"]
+__all__ = ["main", "stale", "slice_path", "previous_row", "previous_from"]
 
 
 def stale(name: str, strength: str = "strong", results: Path | None = None) -> bool:
@@ -232,6 +235,54 @@ def _kept_breaks(res: dict, before: dict) -> bool:
     return changed
 
 
+def previous_row(before: dict, now: dict) -> dict | None:
+    """The accuracies of ``before`` (the stored result ``now`` replaces) and the attacks that
+    measured them, when ``now`` was measured with other attacks; else ``before``'s own
+    "previous" row (or None), so the record survives a re-merge with the same stack."""
+    from .table import COLUMNS
+
+    if not before.get("attacks") or before["attacks"] == now.get("attacks"):
+        return before.get("previous")
+    return {"attacks": before["attacks"], "n": before.get("n"),
+            **{c: before[c] for c in COLUMNS if c in before}}
+
+
+def previous_from(rev: str, names: list[str], results: Path | None = None) -> list[str]:
+    """Record, in each stored result of ``names``, the row the stored result at git revision
+    ``rev`` held, when its attacks differ (for results merged before "previous" was recorded);
+    the names it changed."""
+    import subprocess
+
+    from .measure import RESULTS
+
+    folder = results or RESULTS
+    done = []
+    for name in names:
+        path = folder / f"{name}.json"
+        rel = path.resolve().relative_to(_git_root(folder))
+        got = subprocess.run(["git", "show", f"{rev}:{rel.as_posix()}"], cwd=folder,
+                             capture_output=True, text=True)
+        if got.returncode or not path.is_file():
+            continue
+        now = json.loads(path.read_text())
+        row = previous_row(json.loads(got.stdout), now)
+        if row and row != now.get("previous"):
+            now["previous"] = row
+            path.write_text(json.dumps(now, indent=1) + "\n")
+            done.append(name)
+    return done
+
+
+def _git_root(folder: Path) -> Path:
+    import subprocess
+
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder,
+                         capture_output=True, text=True)
+    if top.returncode:
+        raise SystemExit(f"--previous-from needs a git checkout; {folder} is not in one")
+    return Path(top.stdout.strip()).resolve()
+
+
 def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,
                        results: Path | None) -> bool:
     from .measure import RESULTS, merge
@@ -245,7 +296,11 @@ def _merge_if_complete(name: str, work: Path, s: int, attacks: str, n: int,
         res = merge(name, s, folder=work, seconds=sum, out=results)
     except FileNotFoundError:  # another worker merged them a moment ago
         return True
-    if _kept_breaks(res, before):
+    changed = _kept_breaks(res, before)
+    row = previous_row(before, res)
+    if row:  # what the row said before today's stack (docs/experiments: what the stack changed)
+        res["previous"], changed = row, True
+    if changed:
         stored.write_text(json.dumps(res, indent=1) + "\n")
     print(f"{name}: merged {s} slices: union l_p {100 * res['union_lp']:.1f}%, "
           f"{res['seconds'] / 60:.0f} min", flush=True)
@@ -267,6 +322,9 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=None,
                    help="keep the merged numbers here instead of advlab/zoo/results (no card)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--previous-from", metavar="REV", default=None,
+                   help="record in each stored result the row it held at git revision REV "
+                   "(when measured with other attacks); measure nothing")
     p.add_argument("--status", action="store_true", help="say what is stale and done; measure "
                    "nothing")
     args = p.parse_args(argv)
@@ -291,6 +349,10 @@ def main(argv=None) -> int:
 
     attacks, s = stack_description(args.strength), args.slices
     work = args.work or RESULTS / "slices"
+    if args.previous_from:
+        done = previous_from(args.previous_from, args.models or available(), args.results)
+        print(f"recorded the rows of {args.previous_from} in: {', '.join(done) or 'none'}")
+        return 0
     todo = [m for m in (args.models or available()) if stale(m, args.strength, args.results)]
     if args.status:
         for m in args.models or available():
