@@ -22,6 +22,11 @@ def test_splice_replaces_only_the_text_between_the_markers(tmp_path):
     assert text.startswith("intro\n<!-- zoo-table -->\nProduced by `advlab zoo table --stored`.")
     assert text.endswith("<!-- /zoo-table -->\noutro\n") and "old table" not in text
     assert "| mnist-linf |" in text and "Evaluation time per model:" in text
+    times = next(line for line in text.splitlines() if line.startswith("Evaluation time"))
+    from advlab.zoo.table import stored_rows
+
+    for row in stored_rows():  # each model's time quoted once, grouped by what it covers
+        assert times.count(f" {row['model']} ") == 1, (row["model"], times)
 
 
 def test_a_file_without_markers_is_refused_before_any_work_and_kept(tmp_path):

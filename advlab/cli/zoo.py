@@ -83,7 +83,7 @@ def run_table(args: argparse.Namespace) -> int:
         text += "\n\n" + _commands(rows)
     print()
     print(text)
-    secs = ", ".join(_evaluation_time(r) for r in rows)
+    secs = _evaluation_times(rows)
     body = f"Produced by `{command}`.\n\n{text}\n\nEvaluation time per model: {secs}.\n"
     if args.out:
         with open(args.out, "w") as f:
@@ -113,16 +113,27 @@ def _markers(doc: str) -> None:
         raise UsageError(str(e)) from None
 
 
-def _evaluation_time(r: dict) -> str:
-    """A row's evaluation time as the table quotes it: CPU time where it was kept."""
+def _evaluation_time(r: dict) -> tuple[str, str]:
+    """A row's evaluation time as the table quotes it (CPU time where it was kept): what the
+    time covers, and the model with its minutes."""
     if "cpu_seconds" in r:
-        again = " for the threats measured again" if r.get("reused") or r.get(
-            "partly_reused") else ""
+        what = "CPU time"
+        if r.get("reused") or r.get("partly_reused"):
+            what += " for the threats measured again"
         if r.get("extended"):  # only the attacks appended to these threats' stacks ran
-            again += f" (for {', '.join(r['extended'])} the attacks appended to its stack)"
-        return f"{r['model']} {r['cpu_seconds'] / 60:.0f} min of CPU time{again}"
-    return f"{r['model']} {r['seconds'] / 60:.0f} min" + (" of one core" if r.get("timing") == "sum"
-                                                          else "")
+            what += f" (for {', '.join(r['extended'])} the attacks appended to the stack)"
+        return what, f"{r['model']} {r['cpu_seconds'] / 60:.0f} min"
+    what = "one core, summed over slices" if r.get("timing") == "sum" else "wall time"
+    return what, f"{r['model']} {r['seconds'] / 60:.0f} min"
+
+
+def _evaluation_times(rows: list[dict]) -> str:
+    """The rows' evaluation times, grouped by what each covers."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        what, text = _evaluation_time(r)
+        groups.setdefault(what, []).append(text)
+    return "; ".join(f"{what}: {', '.join(texts)}" for what, texts in groups.items())
 
 
 def _commands(rows: list[dict]) -> str:
