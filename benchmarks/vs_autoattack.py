@@ -203,21 +203,35 @@ def _since(t0):
 def previous_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side()
                   ) -> list[dict]:
     """The rows of an earlier run's ``--out`` file, if it measured the same n and suite; a row
-    measured with other advlab attacks than today's (or not saying which) is dropped, so that
-    it is measured again."""
+    measured with other advlab attacks than today's (or not saying which) is left out, so that
+    it is measured again (``stale_rows`` has it until then)."""
+    return _split_rows(path, n, suite, queries, l1)[0]
+
+
+def stale_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side()
+               ) -> list[dict]:
+    """The earlier run's rows that ``previous_rows`` leaves out: the file keeps them (and the
+    table shows them, marked) until a run measures them again, so a stopped run loses none."""
+    return _split_rows(path, n, suite, queries, l1)[1]
+
+
+def _split_rows(path: Path, n: int, suite: str, queries, l1: L1Side):
     if not path.is_file():
-        return []
+        return [], []
     old = json.loads(path.read_text())
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
-    current = {r["threat"]: advlab_stack(r["threat"], queries) for r in old["rows"]}
-    kept = [r for r in old["rows"] if r.get("advlab_attacks") == current[r["threat"]]
-            and (r["threat"] != "l1" or r.get("independent_l1") == l1.label)]
-    for r in old["rows"]:
-        if r not in kept:
-            print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
-                  "measuring it again", flush=True)
-    return kept
+    every = old["rows"] + old.get("stale_rows", [])
+    return ([r for r in every if not _stale(r, queries, l1)],
+            [r for r in every if _stale(r, queries, l1)])
+
+
+def _stale(row: dict, queries=None, l1: L1Side | None = None) -> bool:
+    """Whether ``row``'s advlab side was measured with other attacks than today's stack (or,
+    with ``l1``, its l_1 AutoAttack side with other independent attacks)."""
+    if row.get("advlab_attacks") != advlab_stack(row["threat"], queries):
+        return True
+    return l1 is not None and row["threat"] == "l1" and row.get("independent_l1") != l1.label
 
 
 def markdown(rows: list[dict], unions: list[dict]) -> str:
@@ -226,19 +240,26 @@ def markdown(rows: list[dict], unions: list[dict]) -> str:
     out = ["| model | threat | advlab | AutoAttack | both | only AutoAttack breaks | only advlab "
            "breaks | AutoAttack breaks, stored zoo row leaves | advlab CPU s | AutoAttack CPU s "
            "| ratio |", "|---" * 11 + "|"]
+    older = {(r["model"], r["threat"]) for r in rows if _stale(r)}
     for r in rows:
         t, t_aa = r["cpu_seconds_advlab"], r["cpu_seconds_autoattack"]
-        out.append(f"| {r['model']} | {r['threat']} | {100 * r['advlab']:.1f} | "
+        mark = "*" if (r["model"], r["threat"]) in older else ""
+        out.append(f"| {r['model']} | {r['threat']}{mark} | {100 * r['advlab']:.1f} | "
                    f"{100 * r['autoattack']:.1f} | {100 * r['both']:.1f} | "
                    f"{len(r['only_autoattack_breaks'])} of {r['n']} | "
                    f"{len(r['only_advlab_breaks'])} of {r['n']} | "
                    f"{against_stored(r['model'], r['threat'], r['n'], rows)} | {t:.0f} | "
                    f"{t_aa:.0f} | {t / t_aa:.2f} |")
     for u in unions:
-        out.append(f"| {u['model']} | union | {100 * u['advlab']:.1f} | "
+        mark = "*" if any(m == u["model"] for m, _ in older) else ""
+        out.append(f"| {u['model']} | union{mark} | {100 * u['advlab']:.1f} | "
                    f"{100 * u['autoattack']:.1f} | {100 * u['both']:.1f} | "
                    f"{len(u['only_autoattack_breaks'])} of {u['n']} | | "
                    f"{against_stored(u['model'], 'union_lp', u['n'], rows)} | | | |")
+    if older:
+        out += ["", "\\* advlab's side measured with an older stack than today's (its columns "
+                "and the time ratio are that stack's; the column against the stored zoo row is "
+                "today's); the command, with `--resume`, measures it again."]
     return "\n".join(out) + "\n"
 
 
@@ -330,7 +351,8 @@ def earlier_autoattack(path: Path, n: int, suite: str, l1: L1Side = L1Side()) ->
     keys = ("autoattack_survive", "autoattack_invalid", "seconds_autoattack",
             "cpu_seconds_autoattack", "independent_l1")
     return {(r["model"], r["threat"]): {k: r[k] for k in keys}
-            for r in old["rows"] + old.get("autoattack_kept", []) if all(k in r for k in keys)
+            for r in old["rows"] + old.get("stale_rows", []) + old.get("autoattack_kept", [])
+            if all(k in r for k in keys)
             and (r["threat"] != "l1"
                  or r.get("independent_l1") == l1.label)}
 
@@ -470,6 +492,10 @@ def main(argv=None) -> int:
     x, y = mnist_tensors(args.n, train=False)
     l1 = L1Side(args.ead_steps, args.fmn_steps, args.bb_steps)
     rows = previous_rows(args.out, args.n, args.suite, args.queries, l1) if args.resume else []
+    stale = stale_rows(args.out, args.n, args.suite, args.queries, l1) if args.resume else []
+    for r in stale:
+        print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
+              "measuring it again", flush=True)
     earlier = earlier_autoattack(args.out, args.n, args.suite, l1) if args.resume else {}
     print(f"first {args.n} MNIST test images, suite {args.suite}, {torch.get_num_threads()} "
           f"threads\n{HEADER}", flush=True)
@@ -480,10 +506,13 @@ def main(argv=None) -> int:
     def keep(row):  # written after every row, so a long run loses at most one row
         rows.append(row)
         done = {(r["model"], r["threat"]) for r in rows}  # and AutoAttack's sides not yet used
+        waiting = [r for r in stale if (r["model"], r["threat"]) not in done]
         kept = [{"model": m, "threat": t, **v} for (m, t), v in earlier.items()
-                if (m, t) not in done]
-        args.out.write_text(json.dumps({"command": table_command(args, rows), "suite": args.suite,
-                                        "n": args.n, "rows": rows, "autoattack_kept": kept},
+                if (m, t) not in done
+                and (m, t) not in {(r["model"], r["threat"]) for r in waiting}]
+        args.out.write_text(json.dumps({"command": table_command(args, rows + waiting),
+                                        "suite": args.suite, "n": args.n, "rows": rows,
+                                        "stale_rows": waiting, "autoattack_kept": kept},
                                        indent=1))
 
     for m in models:
@@ -509,7 +538,7 @@ def rewrite(args) -> int:
         raise SystemExit(f"--rewrite: {args.out} does not exist; measure first (without "
                          "--rewrite)")
     old = json.loads(args.out.read_text())
-    rows = old["rows"]
+    rows = old["rows"] + old.get("stale_rows", [])  # a stopped run's rows not yet measured again
     write_tables(args, old["command"], old["n"], old["suite"], rows, union_rows(rows))
     return 0
 

@@ -43,14 +43,15 @@ def test_resume_drops_rows_of_another_stack(tmp_path):
 
 
 def test_union_and_markdown_rows_follow_the_bits():
-    rows = [_row("m", "linf", [1, 1, 0, 1], [1, 0, 0, 1], "x"),
-            _row("m", "l2", [1, 1, 1, 0], [1, 1, 1, 0], "x"),
-            _row("m", "l1", [1, 1, 1, 1], [0, 1, 1, 1], "x")]
+    rows = [_row("m", t, ours, theirs, vs.advlab_stack(t)) for t, ours, theirs in (
+        ("linf", [1, 1, 0, 1], [1, 0, 0, 1]), ("l2", [1, 1, 1, 0], [1, 1, 1, 0]),
+        ("l1", [1, 1, 1, 1], [0, 1, 1, 1]))]
     (u,) = vs.union_rows(rows)
     assert u["advlab"] == 0.5 and u["autoattack"] == 0.0 and u["only_autoattack_breaks"] == [0, 1]
     table = vs.markdown(rows, [u])
     assert "| m | linf | 75.0 | 50.0 | 50.0 | 1 of 4 | 0 of 4 | – | 1 | 4 | 0.25 |" in table
     assert "| m | union | 50.0 | 0.0 | 0.0 | 2 of 4 | | – |" in table  # m: no stored row
+    assert "*" not in table  # today's stack: nothing marked
 
 
 def test_against_the_stored_zoo_row():
@@ -141,3 +142,23 @@ def test_rewrite_measures_nothing_and_keeps_every_row(tmp_path):
         assert "does not exist" in str(e)
     else:
         raise AssertionError("--rewrite without a file must fail")
+
+
+def test_a_stopped_rerun_keeps_the_stale_rows_until_measured_again(tmp_path):
+    """A resumed run that stops before it measures a stale row again leaves that row in the
+    file's stale_rows: the next --resume still knows it (and its AutoAttack side), and --rewrite
+    still shows it, marked as measured with an older stack."""
+    today, older = vs.advlab_stack("linf"), vs.advlab_stack("linf").replace("x 100", "x 50")
+    rows = [_row("mnist-linf", "linf", [1, 1, 0, 1], [1, 0, 0, 1], today)]
+    waiting = [{**_row("mnist-msd", "linf", [1, 0, 0, 1], [1, 0, 0, 1], older),
+                "autoattack_invalid": 0, "seconds_autoattack": 5.0}]
+    out, table = tmp_path / "vs.json", tmp_path / "t.md"
+    out.write_text(json.dumps({"command": "c", "suite": "original", "n": 4, "rows": rows,
+                               "stale_rows": waiting}))
+    assert vs.previous_rows(out, 4, "original") == rows
+    assert vs.stale_rows(out, 4, "original") == waiting
+    assert ("mnist-msd", "linf") in vs.earlier_autoattack(out, 4, "original")
+    assert vs.main(["--out", str(out), "--rewrite", "--table", str(table)]) == 0
+    text = table.read_text()
+    assert "| mnist-linf | linf | 75.0 |" in text and "| mnist-msd | linf* | 50.0 |" in text
+    assert "older stack than today's" in text
