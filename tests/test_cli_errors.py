@@ -29,12 +29,21 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+_TORCH_IMPORT: list[float] = []
+
+
+def _torch_import_cpu() -> float:
+    """CPU seconds of a plain torch import in a fresh process (measured once)."""
+    if not _TORCH_IMPORT:
+        t0 = _children_cpu()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True)
+        _TORCH_IMPORT.append(_children_cpu() - t0)
+    return _TORCH_IMPORT[0]
+
+
 @pytest.fixture(scope="module")
 def torch_import_s() -> float:
-    """CPU seconds of a plain torch import in a fresh process."""
-    t0 = _children_cpu()
-    subprocess.run([sys.executable, "-c", "import torch"], check=True)
-    return _children_cpu() - t0
+    return _torch_import_cpu()
 
 
 def advlab(*args: str, env: dict | None = None, timeout: float = 300):
@@ -62,6 +71,8 @@ def assert_user_error(args, match: str, limit: float, env=None, torch: bool = Tr
     assert match in err[0], text
     done = [m for m in work.split(",") if m and (m != "torch" or not torch)]
     assert not done, f"work was done before the refusal: {work}"
+    if "torch" in work.split(","):  # a torch import's CPU time grows on a loaded machine
+        limit = max(limit, 1.5 * _torch_import_cpu() + 3.0)
     assert took < limit, f"{args}: {took:.1f} s of CPU"
     return err
 
