@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from advlab.zoo import outcomes, remeasure
 from advlab.zoo.measure import measure, stack_description
 
@@ -148,3 +150,5 @@ def test_previous_from_records_the_row_a_git_revision_held(tmp_path):
     # same attacks at that revision: nothing to record, the earlier record is kept
     assert remeasure.previous_from("HEAD", ["m"], folder) == []
     assert json.loads(path.read_text())["previous"]["l1"] == 0.5
+    with pytest.raises(SystemExit, match="not a commit"):  # a typo: said, nothing written
+        remeasure.previous_from("no-such-rev", ["m"], folder)

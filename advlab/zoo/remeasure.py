@@ -256,10 +256,16 @@ def previous_from(rev: str, names: list[str], results: Path | None = None) -> li
     from .measure import RESULTS
 
     folder = results or RESULTS
+    root = _git_root(folder)
+    ok = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                        cwd=folder, capture_output=True, text=True)
+    if ok.returncode:
+        raise SystemExit(f"--previous-from {rev}: not a commit of {root}; give a commit that "
+                         "holds the earlier stored results (git log -- advlab/zoo/results)")
     done = []
     for name in names:
         path = folder / f"{name}.json"
-        rel = path.resolve().relative_to(_git_root(folder))
+        rel = path.resolve().relative_to(root)
         got = subprocess.run(["git", "show", f"{rev}:{rel.as_posix()}"], cwd=folder,
                              capture_output=True, text=True)
         if got.returncode or not path.is_file():
