@@ -58,18 +58,24 @@ def _row(name: str, recipe, result: dict, minutes: float, status: str, note: str
             **{k: result[k] for k in ("clean", "linf", "l1", "l2", "union_lp")}}
 
 
-def rows() -> list[dict]:
-    """One row per zoo model with a stored trusted result, then one per experiment file."""
-    from ..train.recipes import get_recipe
+def _stored():
+    """(name, stored trusted result) of every shipped zoo model that has one."""
     from . import available
     from .table import stored_result
 
-    out = []
     for name in available():
         try:
-            res = stored_result(name)
+            yield name, stored_result(name)
         except LookupError:
             continue
+
+
+def rows() -> list[dict]:
+    """One row per zoo model with a stored trusted result, then one per experiment file."""
+    from ..train.recipes import get_recipe
+
+    out = []
+    for name, res in _stored():
         log = LOGS / f"{name}.log"
         text = log.read_text() if log.exists() else ""
         minutes = _train_minutes(text) if text else float("nan")
@@ -109,16 +115,10 @@ def stack_changes() -> list[dict]:
     """Per zoo model whose stored result keeps a "previous" row (measured with other attacks):
     the attacks new to each threat's stack, the images they broke first, and the accuracies
     before and now."""
-    from . import available
     from .measure import threat_attacks
-    from .table import stored_result
 
     out = []
-    for name in available():
-        try:
-            res = stored_result(name)
-        except LookupError:
-            continue
+    for name, res in _stored():
         prev = res.get("previous")
         if not prev or prev.get("n") != res["n"]:
             continue
