@@ -106,3 +106,31 @@ def test_model_mode_restored_and_clear_errors(standard_model, batch):
         fab_targeted(standard_model, x[:2], y[:2], Linf(0.3), targets=0)
     with pytest.raises(ValueError, match="p must be"):
         project_halfspace(torch.ones(1, 2), torch.ones(1), torch.zeros(1, 2), 3)
+
+
+def test_skip_runs_only_the_lower_ranked_targets(standard_model, batch):
+    """FAB-T at 9 targets = FAB-T at the top 3, then at the classes ranked 4th to 9th on the
+    rest (the strong stack's split): the per-example distances agree, and each of the two
+    parts finds points the other does not aim at."""
+    x, y = batch
+    threat = L2(0.6)  # small enough that some examples need a lower-ranked class
+    whole = fab_targeted(standard_model, x, y, threat, targets=9, steps=10)
+    top = fab_targeted(standard_model, x, y, threat, targets=3, steps=10)
+    rest = fab_targeted(standard_model, x, y, threat, targets=9, steps=10, skip=3)
+    best = torch.maximum(top.loss, rest.loss)  # loss: minus the closest distance found
+    assert torch.allclose(whole.loss[best.isfinite()], best[best.isfinite()], atol=1e-4)
+    assert torch.equal(whole.success, top.success | rest.success)
+    assert (rest.success & ~top.success).any() or (top.loss > rest.loss).any()
+    with pytest.raises(ValueError, match="skip must be in"):
+        fab_targeted(standard_model, x[:2], y[:2], threat, targets=3, skip=3)
+
+
+def test_the_strong_stack_ends_with_the_lower_ranked_fab_targets():
+    from advlab.presets import trusted_attacks
+    from advlab.zoo.measure import describe_attack
+
+    for name in ("linf", "l2"):
+        stack = trusted_attacks("mnist", include=[name])[name]
+        first, last = [a for a in stack if isinstance(a, FABT)], stack[-1]
+        assert isinstance(last, FABT) and last.skip == first[0].targets and last.targets == 9
+        assert describe_attack(last) == "FABT targets 4-9 x 100 steps"

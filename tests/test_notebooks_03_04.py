@@ -29,17 +29,18 @@ def _chart_figures(num: int) -> list:
     """Run each code cell of the notebook that draws a zoo-vs-published chart, as written."""
     from matplotlib.figure import Figure
 
+    import advlab.course_figures as course_figures
     import advlab.zoo
-    from advlab.course_figures import plot_threat_panels, zoo_vs_published
 
     figures = []
     for cell in _cells(num):
         src = _src(cell)
         if cell["cell_type"] != "code" or "plot_threat_panels(" not in src:
             continue
-        env = {"DATASET": "mnist", "display": figures.append, "print": lambda *a, **k: None,
-               "zoo": advlab.zoo, "plot_threat_panels": plot_threat_panels,
-               "zoo_vs_published": zoo_vs_published}  # what the notebooks' first cell imports
+        # what the notebooks' first cell imports: the zoo and all of advlab.course_figures
+        env = {name: getattr(course_figures, name) for name in course_figures.__all__}
+        env.update({"DATASET": "mnist", "display": figures.append,
+                    "print": lambda *a, **k: None, "zoo": advlab.zoo})
         exec(compile(src, f"{NB[num].name}:{cell['id']}", "exec"), env)
     return [f for f in figures if isinstance(f, Figure)]
 

@@ -131,13 +131,15 @@ def fab_targeted(
     alpha_max: float = 0.1,
     eta: float = 1.05,
     beta: float = 0.9,
+    skip: int = 0,
 ) -> AttackResult:
     """Targeted FAB (FAB-T) on ``Linf``, ``L2`` or ``L1``: one run of ``steps`` steps per target.
 
     The targets are the ``targets`` classes with the highest clean logits after y (as for
-    ``apgd_targeted``), each run only on the examples no earlier target has broken within the
-    budget; runs start at x (AutoAttack's first restart). Deterministic. Cost: up to
-    ``targets * (steps + 1)`` forward and backward passes per example that stays robust.
+    ``apgd_targeted``), less the ``skip`` highest of them (an earlier run's), each run only on
+    the examples no earlier target has broken within the budget; runs start at x (AutoAttack's
+    first restart). Deterministic. Cost: up to ``(targets - skip) * (steps + 1)`` forward and
+    backward passes per example that stays robust.
 
     Args:
         model: (B, C, H, W) in [0, 1] -> (B, K) logits; mode and requires_grad restored.
@@ -145,6 +147,8 @@ def fab_targeted(
         threat: an l_p ball (``Linf``, ``L2`` or ``L1``), budget a float or (B,).
         targets: how many target classes to try (AutoAttack: 9). steps: per target (100).
         alpha_max, eta, beta: FAB's constants (the paper's 0.1, 1.05, 0.9).
+        skip: leave out the ``skip`` highest-ranked targets (0 <= skip < targets): with
+            ``skip=3, targets=9`` the classes ranked 4th to 9th after y.
 
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1], the closest
@@ -157,11 +161,14 @@ def fab_targeted(
         raise TypeError(f"FAB attacks l_p balls (Linf, L2 or L1), got {threat!r}")
     if steps < 1 or targets < 1:
         raise ValueError(f"need steps >= 1 and targets >= 1, got {steps} and {targets}")
+    if not 0 <= skip < targets:
+        raise ValueError(f"skip must be in [0, targets) = [0, {targets}), got {skip}: it leaves "
+                         "out the highest-ranked targets, and at least one must remain")
     with attack_session(model, x, y, probe=False) as x:
         with torch.no_grad():
             logits = model(x)
         check_logits(logits, y)
-        ranked = ranked_others(logits, y)[:, :targets]
+        ranked = ranked_others(logits, y)[:, skip:targets]
         eps = threat.eps_for(x)
         dist = torch.where(misclassified(logits, y, False), torch.zeros_like(eps),
                            torch.full_like(eps, math.inf))
@@ -184,11 +191,13 @@ def fab_targeted(
 
 @dataclass(frozen=True)
 class FABT:
-    """Targeted FAB as a stateless attack object: ``FABT(L2(2.0), targets=9, steps=100)``."""
+    """Targeted FAB as a stateless attack object: ``FABT(L2(2.0), targets=9, steps=100)``;
+    ``skip=3``: only the classes ranked 4th to ``targets``-th (see ``fab_targeted``)."""
 
     threat: ThreatModel
     steps: int = 100
     targets: int = 9
+    skip: int = 0
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
-        return fab_targeted(model, x, y, self.threat, self.targets, self.steps)
+        return fab_targeted(model, x, y, self.threat, self.targets, self.steps, skip=self.skip)

@@ -71,6 +71,9 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
             stack.append(PGD(threat, steps=s[entry.pgd_steps], restarts=s["restarts"]))
         if "queries" in s:  # a threat's own budget (``l1_queries``) where it has one
             stack.append(Square(threat, queries=s.get(f"{name}_queries", s["queries"])))
+        if "fab_more_targets" in s and name in s.get("no_pgd", ()):  # AutoAttack's 9 FAB-T targets
+            stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_more_targets"],
+                              skip=s["fab_targets"]))
         if name in s.get("boundary", ()):  # from an adversarial start along the boundary
             stack.append(BoundaryL1(threat, s["boundary_steps"], s["boundary_restarts"]))
         out[name] = stack
@@ -89,8 +92,10 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     steps at each of the 9 classes ranked highest after the true one), then for l_inf and l_2
     targeted FAB (100 steps at each of the 3 classes ranked highest), for l_1 PGD (SLIDE, 200
     steps, 3 restarts), then the gradient-free Square Attack (1000 queries, 5000 for l_1, or
-    ``queries`` for every threat), and for l_1 last the boundary attack (``BoundaryL1``: a
-    decision-based start, then 50 steps along the decision boundary, 6 restarts);
+    ``queries`` for every threat), then for l_inf and l_2 targeted FAB at the classes ranked 4th
+    to 9th (AutoAttack's FAB-T aims at all 9), and for l_1 last the boundary attack
+    (``BoundaryL1``: a decision-based start, then 50 steps along the decision boundary, 6
+    restarts);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
     ones before it left standing.
     """

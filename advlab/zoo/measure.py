@@ -147,6 +147,8 @@ def describe_attack(attack) -> str:
     if th is not None and hasattr(attack, "steps"):
         kind = type(attack).__name__
         restarts = getattr(attack, "restarts", 1)
+        if getattr(attack, "skip", 0):  # the classes ranked skip+1 to targets
+            return f"{kind} targets {attack.skip + 1}-{attack.targets} x {attack.steps} steps"
         if hasattr(attack, "targets"):
             return f"{kind} {attack.targets} targets x {attack.steps} steps"
         if getattr(attack, "loss", "ce") != "ce":  # APGD with the DLR loss: "APGD-DLR"
