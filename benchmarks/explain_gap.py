@@ -9,7 +9,8 @@ APGD-T, FAB-T and Square (torchattacks, as ``vs_autoattack.py`` builds them; EAD
 FMN-L1 for l_1) and each attack of advlab's trusted stack, then advlab's targeted APGD again with
 other seeds (does more randomness find it?) and advlab's targeted FAB at AutoAttack's 9 targets
 where the stack aims it at fewer (do the further classes find it?). Prints, per image, which
-attacks break it; ``--out`` keeps it as JSON. Run alone on a few images, an attack's random start
+attacks break it and, per target rank 1-9, the l_p distance of the closest example targeted FAB
+finds towards that class (how far each class's boundary lies); ``--out`` keeps it as JSON. Run alone on a few images, an attack's random start
 differs from the one it had in the full batch, so a component that broke the image there may
 miss it here (then it says so).
 """
@@ -85,6 +86,21 @@ def explain(model, x, y, name: str, suite: str = "original", ead_steps: int = 20
     return out
 
 
+def fab_distance_by_rank(model, x, y, name: str, steps: int = 100, scale: float = 4.0):
+    """Per image, per target rank r = 1..9 (the r-th class by clean logit after y): the l_p
+    distance of the closest example targeted FAB finds towards that class within ``scale``
+    times the budget (None if none): how far each class's boundary lies."""
+    threat = threats("mnist")[name]
+    wide = type(threat)(threat.eps * scale)
+    out = [[] for _ in range(len(y))]
+    for rank in range(1, AUTOATTACK_FAB_TARGETS + 1):
+        res = FABT(wide, steps=steps, targets=rank, skip=rank - 1)(model, x, y)
+        dist = threat.norm(res.x_adv - x)
+        for i, (hit, d) in enumerate(zip(res.success.tolist(), dist.tolist(), strict=True)):
+            out[i].append(round(d, 4) if hit else None)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rows", type=Path, default=HERE / "results" / "vs_autoattack_n200.json")
@@ -112,15 +128,23 @@ def main(argv=None) -> int:
             model = vs.load_model(row["model"])
             res = explain(model, x_all[idx], y_all[idx], row["threat"], stored["suite"],
                           seeds=args.seeds)
+            dist = fab_distance_by_rank(model, x_all[idx], y_all[idx], row["threat"])
             print(f"\n{row['model']} {row['threat']}: {side.replace('_', ' ')} {idx}")
             for attack, hits in res.items():
                 print(f"  {attack:<52} " + " ".join("breaks" if h else "-" for h in hits))
+            for i, d in zip(idx, dist, strict=True):
+                print(f"  image {i}: FAB-T distance per target rank 1-9: {d}")
             found.append({"model": row["model"], "threat": row["threat"], "side": side,
-                          "images": idx, "broken_by": res})
+                          "images": idx, "broken_by": res, "fab_distance_by_rank": dist})
     if not found:
         print("no image broken by only one side in", args.rows)
     if args.out:
-        args.out.write_text(json.dumps({"rows": str(args.rows), "found": found}, indent=1) + "\n")
+        rows = args.rows.resolve()
+        rows = rows.relative_to(HERE.parent) if rows.is_relative_to(HERE.parent) else rows
+        command = " ".join(["python benchmarks/explain_gap.py", *(sys.argv[1:] if argv is None
+                                                                  else argv)])
+        args.out.write_text(json.dumps({"command": command, "rows": str(rows), "found": found},
+                                       indent=1) + "\n")
         print(f"wrote {args.out}")
     return 0
 
