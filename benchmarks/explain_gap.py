@@ -10,7 +10,8 @@ FMN-L1 for l_1) and each attack of advlab's trusted stack, then advlab's targete
 other seeds (does more randomness find it?) and advlab's targeted FAB at AutoAttack's 9 targets
 where the stack aims it at fewer (do the further classes find it?). Prints, per image, which
 attacks break it and, per target rank 1-9, the l_p distance of the closest example targeted FAB
-finds towards that class (how far each class's boundary lies); ``--out`` keeps it as JSON. Run alone on a few images, an attack's random start
+finds towards that class (how far each class's boundary lies); ``--out`` keeps it as JSON.
+Run alone on a few images, an attack's random start
 differs from the one it had in the full batch, so a component that broke the image there may
 miss it here (then it says so).
 """
