@@ -92,6 +92,21 @@ def test_each_attack_is_credited_with_the_examples_it_broke_first(standard_model
     assert torch.equal(result.broken_by["l2"] == 1, first & ~result.robust["l2"])
 
 
+def test_each_attack_is_timed_and_one_with_nothing_to_attack_took_no_time(standard_model,
+                                                                          data, result):
+    for name, stack in _attacks().items():
+        secs = result.attack_seconds[name]
+        assert len(secs) == (len(stack) if isinstance(stack, list) else 1), name
+        assert all(s > 0 for s in secs), (name, secs)  # each ran on some standing example
+    # a second attack after one that breaks every example gets no example, so no time
+    x, y = data
+    stacks = {"l2": [PGD(L2(20.0), steps=10, random_start=False),
+                     PGD(L2(2.0), steps=3, random_start=False)]}
+    res = evaluate_union(standard_model, (x, y), stacks, progress=False)
+    assert res.accuracy("l2") == 0.0
+    assert res.attack_seconds["l2"][0] > 0 and res.attack_seconds["l2"][1] == 0.0
+
+
 def test_worst_case_inputs_are_real(standard_model, data, result):
     x, y = data
     assert result.worst_x.shape == x.shape
@@ -219,10 +234,12 @@ def test_presets_match_the_paper():
     strong = presets.attacks("mnist", "strong", include=["linf", "l1"])
     assert list(strong) == ["linf", "l1"]
     kinds = [type(a).__name__ for a in strong["linf"]]
-    # APGD-CE and APGD-DLR, targeted APGD, targeted FAB, the gradient-free Square Attack
-    assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square"], kinds
+    # APGD-CE and APGD-DLR, targeted APGD, targeted FAB, the gradient-free Square Attack,
+    # then targeted FAB at the classes ranked 4th to 9th (AutoAttack's FAB-T aims at all 9)
+    assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square", "FABT"], kinds
     assert [a.loss for a in strong["linf"][:2]] == ["ce", "dlr"]
     assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
+    assert (strong["linf"][5].skip, strong["linf"][5].targets) == (3, 9)
     # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack
     assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square",
                                                         "BoundaryL1"]

@@ -11,6 +11,7 @@ against their threat model, so a buggy attack can neither overclaim nor undercla
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ class UnionResult:
     ("clean" when already misclassified, "" when nothing beat the clean loss). broken_by: threat
     name -> (N,) int64, the position in that threat's stack of the attack that broke the example
     first (-1: not broken there, or misclassified without attack); ``breaks`` counts them.
+    attack_seconds: threat name -> wall seconds each attack of its stack took, in stack order,
+    summed over batches (where the evaluation's time goes; an attack that found no example
+    left standing took 0).
     """
 
     clean: torch.Tensor
@@ -44,6 +48,7 @@ class UnionResult:
     worst_threat: list[str] = field(default_factory=list)
     per_threat: bool = True
     broken_by: dict[str, torch.Tensor] = field(default_factory=dict)
+    attack_seconds: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -187,11 +192,12 @@ def evaluate_union(
     clean_all, worst_all, threat_all = [], [], []
     robust_all = {name: [] for name in stacks}
     by_all = {name: [] for name in stacks}
+    seconds = {name: [0.0] * len(stack) for name, stack in stacks.items()}
     with frozen(model):
         for x, y in tqdm(_batches(data, batch_size), total=total, disable=not show,
                          desc="union eval"):
             check_inputs(model, x, y)
-            out = _evaluate_batch(model, x, y, stacks, per_threat, keep_worst)
+            out = _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds)
             clean_all.append(out[0])
             for name in stacks:
                 robust_all[name].append(out[1][name])
@@ -210,10 +216,15 @@ def evaluate_union(
             robust[name] = torch.full_like(robust[name], float("nan"), dtype=torch.float32)
     worst = torch.cat(worst_all) if keep_worst else None
     broken_by = {name: torch.cat(v) for name, v in by_all.items()}
-    return UnionResult(clean, robust, union, worst, threat_all, per_threat, broken_by)
+    return UnionResult(clean, robust, union, worst, threat_all, per_threat, broken_by, seconds)
 
 
-def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds):
     names = ["" for _ in range(x.shape[0])]
     with torch.no_grad():
         logits = model(x)
@@ -234,8 +245,11 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst):
             if idx.numel() == 0:
                 break
             xs, ys = x[idx], y[idx]
+            start = time.perf_counter()
             res = attack(model, xs, ys)
             x_adv = (res.x_adv if isinstance(res, AttackResult) else res).detach()
+            _synchronize(x_adv.device)  # once per attack and batch, not per step
+            seconds[name][pos] += time.perf_counter() - start
             _checked_adv(attack, xs, x_adv)
             with torch.no_grad():
                 lg = model(x_adv)

@@ -2,7 +2,11 @@
 
 ``TRAINING_NOTES``: how and where each run was trained (the machine it shared, data-parallel
 commands, a stop by hand); ``MEASURE_NOTES``: what the measured numbers mean where the numbers
-alone could mislead. Both are keyed by zoo model name and quoted on its card.
+alone could mislead. Both are keyed by zoo model name and quoted on its card. A measure note
+quotes the card's own stored numbers as fields, filled in when the card is written
+(``advlab.zoo.model_card``), so a re-measurement cannot leave its prose behind: ``{l1}``,
+``{union_lp}`` (any column of the stored row, as "21.2%"), ``{best}`` (the zoo model with the
+best stored union, as `name`) and ``{best_union}`` (its union).
 """
 
 from __future__ import annotations
@@ -86,14 +90,16 @@ MEASURE_NOTES: dict[str, list[str]] = {
     "mnist-max": [
         "PGD alone overstates this model's l_1 robustness by far: `python -m advlab.zoo.publish "
         "mnist-max --evaluate --strength fast --n 1000` (PGD-20, SLIDE-50; commit 349d4b4) "
-        "reported l_1 59.6% and a union of 58.3% on the same images, the trusted evaluation "
-        "above 21.3% and 21.2%. The 5-step SLIDE attack used in training leaves an l_1 "
-        "robustness that holds against weak gradient attacks only (see notebook 05). Maini et "
-        "al.'s worst-case PGD model, trained longer with stronger attacks, reaches "
+        "reported l_1 59.6% and a union of 58.3% on the same images, where the trusted "
+        "evaluation in the table above gives {l1} and {union_lp}. The 5-step SLIDE attack "
+        "used in training leaves an l_1 robustness that holds against weak gradient attacks "
+        "only (see notebook 05). Maini et al.'s worst-case PGD model, trained longer with "
+        "stronger attacks, reaches "
         f"{_pct('mnist-max', 'union_lp')}.",
     ],
     "mnist-msd": [
-        "The zoo's best union over l_inf, l_1 and l_2, yet below Maini et al.'s MSD "
+        "A union over l_inf, l_1 and l_2 of {union_lp}, below the zoo's best ({best}, "
+        "{best_union}), below Maini et al.'s MSD "
         f"({_pct('mnist-msd', 'union_lp')}), which trained for many more epochs with stronger "
         f"steps, and below the paper's ~{HEADLINE.values['union_lp']:.0f}%. "
         "More epochs made it worse: the same recipe for 6 epochs reached l_inf 81.7% but l_1 "
@@ -103,11 +109,11 @@ MEASURE_NOTES: dict[str, list[str]] = {
     "mnist-eat": [
         "E-AT style: one threat per batch, drawn with probability proportional to its running "
         "robust error, at the cost of single-type training. The PGD monitor of its training log "
-        "says l_1 72.8% on 500 test images; the trusted evaluation gives 21.1%: as for "
+        "says l_1 72.8% on 500 test images; the trusted evaluation gives {l1}: as for "
         "`mnist-max`, the l_1 robustness learnt against the 5-step SLIDE attack does not hold "
-        "against l1-APGD and the Square Attack. Croce & Hein's E-AT fine-tunes an l_inf-robust "
-        "model on l_1 and l_inf only, with stronger attacks and longer training; this CPU-sized "
-        "variant does not reproduce their gains.",
+        "against l1-APGD, the Square Attack and the boundary attack. Croce & Hein's E-AT "
+        "fine-tunes an l_inf-robust model on l_1 and l_inf only, with stronger attacks and "
+        "longer training; this CPU-sized variant does not reproduce their gains.",
     ],
     "mnist-avg": [
         "\"avg\" trades l_inf for l_1 and l_2: with one third of its training examples from "

@@ -169,6 +169,21 @@ def _how_measured(name: str, res: dict) -> str:
     return f"measured by `{res['command']}`{shards} in {minutes:.1f} minutes (wall)."
 
 
+def _filled(note: str, res: dict | None) -> str:
+    """A measure note with its fields (``{l1}``, ``{best}``, ...: see ``card_notes``) filled in
+    from the card's stored row and the zoo's best union."""
+    if "{" not in note:
+        return note
+    from .table import COLUMNS, best_model, stored_result
+
+    if res is None:
+        raise ValueError(f"a measure note quotes stored numbers, but there are none: {note!r}")
+    best = best_model("union_lp")
+    fields = {c: f"{100 * res[c]:.1f}%" for c in COLUMNS if res.get(c) is not None}
+    fields.update(best=f"`{best}`", best_union=f"{100 * stored_result(best)['union_lp']:.1f}%")
+    return note.format_map(fields)
+
+
 def _measured_lines(name: str, res: dict | None) -> list[str]:
     """The "Measured" section: the stored results (or none yet), their notes, extra ones."""
     out = ["## Measured", ""]
@@ -182,7 +197,8 @@ def _measured_lines(name: str, res: dict | None) -> list[str]:
                     "that the stronger attacks can only lower.", ""]
     else:
         out += ["Not evaluated yet.", ""]
-    out += MEASURE_NOTES.get(name, []) + ([""] if name in MEASURE_NOTES else [])
+    notes = [_filled(line, res) for line in MEASURE_NOTES.get(name, [])]
+    out += notes + ([""] if notes else [])
     extra = sorted(p for p in RESULTS.glob(f"{name}.*.json") if ".shard-" not in p.name)
     for p in extra:
         r = json.loads(p.read_text())
