@@ -55,3 +55,29 @@ def test_stack_changes_account_for_every_image_the_new_attacks_broke():
                 assert fell == c["first_breaks"][t], (c["model"], t)
             assert set(c["added"]) == set(res["extended"])
     assert "→" in experiments.changes_markdown(changes)
+
+
+def test_each_change_of_the_stack_is_tabled_from_the_stored_history():
+    """The boundary attack's change (an older one) and FAB-T 4-9's (the last one) each get a
+    table, from the "previous" rows nested in the stored results."""
+    for block, attack in experiments.CHANGE_BLOCKS.items():
+        changes = experiments.stack_changes(attack)
+        assert changes, f"no stored history holds the change that brought {attack} ({block})"
+        for c in changes:
+            assert any(a.startswith(attack) for got in c["added"].values() for a in got)
+            for t in ("linf", "l1", "l2", "union_lp"):
+                assert c["now"][t] <= c["before"][t] + 1e-9, (block, c["model"], t)
+            assert f"`{c['model']}`" in experiments.changes_markdown(attack=attack)
+    # every stored history in which the boundary attack joined is found, however far back
+    from advlab.zoo.table import stored_result
+
+    boundary = {c["model"] for c in experiments.stack_changes("BoundaryL1")}
+    for name in available():
+        row, seen = stored_result(name), False
+        while row.get("previous"):
+            older = row["previous"]
+            if ("BoundaryL1" in row["attacks"] and "BoundaryL1" not in older["attacks"]
+                    and older.get("n") == 1000):
+                seen = True
+            row = older
+        assert seen == (name in boundary), name

@@ -152,3 +152,17 @@ def test_previous_from_records_the_row_a_git_revision_held(tmp_path):
     assert json.loads(path.read_text())["previous"]["l1"] == 0.5
     with pytest.raises(SystemExit, match="not a commit"):  # a typo: said, nothing written
         remeasure.previous_from("no-such-rev", ["m"], folder)
+
+
+def test_previous_row_keeps_the_history_newest_first():
+    first = {"attacks": "l1: A", "n": 10, "l1": 0.5}
+    second = {"attacks": "l1: A, B", "n": 10, "l1": 0.4,
+              "previous": remeasure.previous_row(first, {"attacks": "l1: A, B"})}
+    now = {"attacks": "l1: A, B, C", "n": 10, "l1": 0.3}
+    row = remeasure.previous_row(second, now)
+    assert row["attacks"] == "l1: A, B" and row["l1"] == 0.4
+    assert row["previous"] == {"attacks": "l1: A", "n": 10, "l1": 0.5}  # nothing dropped
+    # a re-merge with the same attacks passes the history through unchanged
+    assert remeasure.previous_row({**now, "previous": row}, now) == row
+    assert remeasure.previous_row(first, {"attacks": "l1: A, B"}) == {"attacks": "l1: A",
+                                                                        "n": 10, "l1": 0.5}

@@ -6,8 +6,10 @@ how it differed, its training time to the measured weights and, when early-stopp
 ``epochs_used``) becomes one row, so a reader sees which ingredient
 (steps, epochs, architecture, APGD in training, fine-tuning, early stopping) bought what.
 
-It also tables what the last change of the trusted stack did to each stored row (the
-"previous" row that ``python -m advlab.zoo.remeasure`` keeps when it replaces one).
+It also tables what changes of the trusted stack did to each stored row (``CHANGE_BLOCKS``:
+when the boundary attack joined under l_1, when FAB-T at the classes ranked 4th-9th joined under
+l_inf and l_2), from the history of "previous" rows that ``python -m advlab.zoo.remeasure``
+keeps when it replaces one.
 
     python -m advlab.zoo.experiments            # rewrite the tables in docs/experiments/README.md
     python -m advlab.zoo.experiments --check    # exit 1 when the README's tables are stale
@@ -24,10 +26,13 @@ from pathlib import Path
 from ..generated_blocks import spliced
 from . import HERE, LOGS
 
-__all__ = ["rows", "markdown", "stack_changes", "changes_markdown", "DOC", "EXPERIMENTS"]
+__all__ = ["rows", "markdown", "stack_changes", "changes_markdown", "DOC", "EXPERIMENTS",
+           "CHANGE_BLOCKS"]
 
 DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
 EXPERIMENTS = DOC.parent / "results"
+#: the README's generated block -> the attack whose joining the stack it tables
+CHANGE_BLOCKS = {"stack-changes": "BoundaryL1", "stack-changes-fab": "FABT targets 4-9"}
 
 
 def _attacks(recipe) -> str:
@@ -111,34 +116,51 @@ def markdown(table_rows: list[dict] | None = None) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def stack_changes() -> list[dict]:
+def _history(res: dict):
+    """(newer, older) pairs of a stored result's rows, newest first: the result itself and its
+    "previous" row, that row and its own "previous", and so on (``remeasure.previous_row``)."""
+    newer = res
+    while newer.get("previous"):
+        yield newer, newer["previous"]
+        newer = newer["previous"]
+
+
+def stack_changes(attack: str | None = None) -> list[dict]:
     """Per zoo model whose stored result keeps a "previous" row (measured with other attacks):
     the attacks new to each threat's stack, the images they broke first, and the accuracies
-    before and now."""
+    before and after. ``attack``: the change that brought an attack whose name starts with it
+    (e.g. "BoundaryL1"), from the stored history; default the last change."""
     from .measure import threat_attacks
 
     out = []
     for name, res in _stored():
-        prev = res.get("previous")
-        if not prev or prev.get("n") != res["n"]:
-            continue
-        old, new = threat_attacks(prev["attacks"]), threat_attacks(res["attacks"])
-        added = {t: [a for a in stack.split(", ") if a not in old.get(t, "").split(", ")]
-                 for t, stack in new.items() if old.get(t) != stack}
-        # first breaks say what the new attacks found only where they came after the old
-        # stack (appended); where they came earlier they take breaks the old ones would find
-        firsts = {t: (sum(res.get("breaks", {}).get(t, {}).get(a, 0) for a in got)
-                      if new[t].startswith(old.get(t, "\0") + ", ") else None)
-                  for t, got in added.items() if got}
-        out.append({"model": name, "added": {t: a for t, a in added.items() if a},
-                    "first_breaks": firsts, "before": prev,
-                    "now": {k: res[k] for k in ("linf", "l1", "l2", "union_lp")}})
+        for after, prev in _history(res):
+            if prev.get("n") != res["n"]:
+                break
+            old, new = threat_attacks(prev["attacks"]), threat_attacks(after["attacks"])
+            added = {t: [a for a in stack.split(", ") if a not in old.get(t, "").split(", ")]
+                     for t, stack in new.items() if old.get(t) != stack}
+            if attack is not None and not any(a.startswith(attack) for got in added.values()
+                                              for a in got):
+                continue
+            # first breaks say what the new attacks found only where they came after the old
+            # stack (appended); where they came earlier they take breaks the old ones would
+            # find. Attacks appended since do not change them: they run on the survivors.
+            current = threat_attacks(res["attacks"])
+            firsts = {t: (sum(res.get("breaks", {}).get(t, {}).get(a, 0) for a in got)
+                          if new[t].startswith(old.get(t, "\0") + ", ")
+                          and (current.get(t, "") + ", ").startswith(new[t] + ", ") else None)
+                      for t, got in added.items() if got}
+            out.append({"model": name, "added": {t: a for t, a in added.items() if a},
+                        "first_breaks": firsts, "before": prev,
+                        "now": {k: after[k] for k in ("linf", "l1", "l2", "union_lp")}})
+            break
     return out
 
 
-def changes_markdown(changes: list[dict] | None = None) -> str:
-    """``stack_changes`` as markdown: accuracies in %, before -> now."""
-    cs = stack_changes() if changes is None else changes
+def changes_markdown(changes: list[dict] | None = None, attack: str | None = None) -> str:
+    """``stack_changes(attack)`` as markdown: accuracies in %, before -> after."""
+    cs = stack_changes(attack) if changes is None else changes
     cols = ("linf", "l1", "l2", "union_lp")
     lines = ["| model | images the appended attacks broke | l_inf | l_1 | l_2 | union |",
              "|---|---|---|---|---|---|"]
@@ -159,7 +181,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     text = DOC.read_text()
     new = spliced(text, "experiments-table", markdown(), where=str(DOC))
-    new = spliced(new, "stack-changes", changes_markdown(), where=str(DOC))
+    for block, attack in CHANGE_BLOCKS.items():
+        new = spliced(new, block, changes_markdown(attack=attack), where=str(DOC))
     if args.check:
         if new != text:
             print(f"{DOC} is stale: run python -m advlab.zoo.experiments", file=sys.stderr)

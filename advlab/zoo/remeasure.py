@@ -13,9 +13,10 @@ and a new checkout continues from them) as soon as it is done, and skips the sli
 there, so a stopped run continues where it was. The worker that finds all S slices of a model
 merges them into ``advlab/zoo/results/NAME.json`` (seconds: the slices' sum, one core each),
 deletes the slices and rewrites the model card. The merged result keeps, as "previous", the
-row it replaced and the attacks that measured it (``python -m advlab.zoo.experiments`` tables
-what each change of the stack did); ``--previous-from REV`` records it for results merged
-before that, from the stored result at git revision REV.
+row it replaced and the attacks that measured it, with that row's own "previous" inside it (a
+history, newest first: ``python -m advlab.zoo.experiments`` tables what each change of the
+stack did); ``--previous-from REV`` records it for results merged before that, or by a
+worker that dropped the history, from the stored result at git revision REV.
 
 Only the threats whose attacks changed are measured again: a slice keeps the outcomes of every
 threat that an earlier slice file, or the stored result, measured with today's attacks for that
@@ -237,14 +238,19 @@ def _kept_breaks(res: dict, before: dict) -> bool:
 
 def previous_row(before: dict, now: dict) -> dict | None:
     """The accuracies of ``before`` (the stored result ``now`` replaces) and the attacks that
-    measured them, when ``now`` was measured with other attacks; else ``before``'s own
-    "previous" row (or None), so the record survives a re-merge with the same stack."""
+    measured them, when ``now`` was measured with other attacks, with ``before``'s own
+    "previous" row nested in it (the history of every change of the stack, newest first);
+    else ``before``'s own "previous" row (or None), so the record survives a re-merge with the
+    same stack."""
     from .table import COLUMNS
 
     if not before.get("attacks") or before["attacks"] == now.get("attacks"):
         return before.get("previous")
-    return {"attacks": before["attacks"], "n": before.get("n"),
-            **{c: before[c] for c in COLUMNS if c in before}}
+    row = {"attacks": before["attacks"], "n": before.get("n"),
+           **{c: before[c] for c in COLUMNS if c in before}}
+    if before.get("previous"):
+        row["previous"] = before["previous"]
+    return row
 
 
 def previous_from(rev: str, names: list[str], results: Path | None = None) -> list[str]:
