@@ -184,11 +184,17 @@ def advlab_stack(name: str, queries=None) -> str:
 
 
 def robust_under_advlab(model, x, y, name, queries):
-    """(N,) bool correct under advlab's trusted attacks for one threat, seconds."""
+    """(N,) bool correct under advlab's trusted attacks for one threat, (wall, CPU) seconds,
+    and {attack: wall seconds} for each attack of the stack (where the time goes)."""
+    from advlab.zoo.measure import describe_attack
+
+    stack = trusted_attacks("mnist", include=[name], queries=queries)
     t0 = _clock()
-    res = evaluate_union(model, (x, y), trusted_attacks("mnist", include=[name], queries=queries),
-                         progress=False, keep_worst=False)
-    return res.robust[name] & res.clean, _since(t0)
+    res = evaluate_union(model, (x, y), stack, progress=False, keep_worst=False)
+    took = _since(t0)
+    per_attack = {describe_attack(a): s
+                  for a, s in zip(stack[name], res.attack_seconds[name], strict=True)}
+    return res.robust[name] & res.clean, took, per_attack
 
 
 def _clock():
@@ -256,11 +262,32 @@ def markdown(rows: list[dict], unions: list[dict]) -> str:
                    f"{100 * u['autoattack']:.1f} | {100 * u['both']:.1f} | "
                    f"{len(u['only_autoattack_breaks'])} of {u['n']} | | "
                    f"{against_stored(u['model'], 'union_lp', u['n'], rows)} | | | |")
+    shares = time_shares(rows)
+    if shares:
+        out += ["", "Where advlab's time goes (share of its wall seconds, over the rows above "
+                "measured with per-attack times): " + "; ".join(
+                    f"{t}: " + ", ".join(f"{a} {100 * f:.0f}%" for a, f in parts.items())
+                    for t, parts in shares.items()) + "."]
     if older:
         out += ["", "\\* advlab's side measured with an older stack than today's (its columns "
                 "and the time ratio are that stack's; the column against the stored zoo row is "
                 "today's); the command, with `--resume`, measures it again."]
     return "\n".join(out) + "\n"
+
+
+def time_shares(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """threat -> {attack: its share of advlab's wall seconds}, summed over the rows of that
+    threat measured with today's stack and per-attack times, in stack order."""
+    out = {}
+    for t in dict.fromkeys(r["threat"] for r in rows):
+        got = [r["seconds_per_attack_advlab"] for r in rows if r["threat"] == t
+               and "seconds_per_attack_advlab" in r and not _stale(r)]
+        if not got:
+            continue
+        total = {a: sum(g.get(a, 0.0) for g in got) for a in got[0]}
+        whole = sum(total.values()) or 1.0
+        out[t] = {a: v / whole for a, v in total.items()}
+    return out
 
 
 def against_stored(model: str, threat: str, n: int, rows: list[dict]) -> str:
@@ -376,7 +403,7 @@ def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(
         else:
             theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
                                                                 l1)
-        ours, t_ours = robust_under_advlab(model, x, y, name, queries)
+        ours, t_ours, per_attack = robust_under_advlab(model, x, y, name, queries)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
             "advlab": ours.float().mean().item(), "autoattack": theirs.float().mean().item(),
@@ -388,6 +415,7 @@ def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(
             "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
+            "seconds_per_attack_advlab": per_attack,
             # which images survive, one bit each (advlab.zoo.outcomes), for the union rows
             "advlab_survive": pack_bits(ours.cpu()), "autoattack_survive": pack_bits(theirs.cpu()),
         })

@@ -162,3 +162,20 @@ def test_a_stopped_rerun_keeps_the_stale_rows_until_measured_again(tmp_path):
     text = table.read_text()
     assert "| mnist-linf | linf | 75.0 |" in text and "| mnist-msd | linf* | 50.0 |" in text
     assert "older stack than today's" in text
+
+
+def test_where_the_time_goes_sums_todays_rows_per_threat():
+    today = vs.advlab_stack("linf")
+    first, *rest = today.split(", ")
+    a = _row("a", "linf", [1, 0], [1, 0], today)
+    a["seconds_per_attack_advlab"] = {first: 3.0, **{r: 1.0 / len(rest) for r in rest}}
+    b = _row("b", "linf", [1, 0], [1, 0], today)
+    b["seconds_per_attack_advlab"] = {first: 1.0, **{r: 3.0 / len(rest) for r in rest}}
+    old = _row("c", "linf", [1, 0], [1, 0], today.replace("x 100", "x 50"))
+    old["seconds_per_attack_advlab"] = {first: 100.0}  # another stack's: left out
+    shares = vs.time_shares([a, b, old, _row("d", "l2", [1], [1], None)])
+    assert list(shares) == ["linf"] and list(shares["linf"]) == [first, *rest]
+    assert abs(shares["linf"][first] - 0.5) < 1e-9
+    assert abs(sum(shares["linf"].values()) - 1.0) < 1e-9
+    assert f"linf: {first} 50%" in vs.markdown([a, b], [])
+    assert "Where advlab's time goes" not in vs.markdown([old], [])
