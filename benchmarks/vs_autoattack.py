@@ -531,13 +531,17 @@ def main(argv=None) -> int:
         print(_line(r) + "  (kept from " + str(args.out) + ")", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    def keep(row):  # written after every row, so a long run loses at most one row
-        rows.append(row)
-        done = {(r["model"], r["threat"]) for r in rows}  # and AutoAttack's sides not yet used
+    def waiting_and_kept():  # stale rows not measured again, AutoAttack's sides not yet used
+        done = {(r["model"], r["threat"]) for r in rows}
         waiting = [r for r in stale if (r["model"], r["threat"]) not in done]
         kept = [{"model": m, "threat": t, **v} for (m, t), v in earlier.items()
                 if (m, t) not in done
                 and (m, t) not in {(r["model"], r["threat"]) for r in waiting}]
+        return waiting, kept
+
+    def keep(row):  # written after every row, so a long run loses at most one row
+        rows.append(row)
+        waiting, kept = waiting_and_kept()
         args.out.write_text(json.dumps({"command": table_command(args, rows + waiting),
                                         "suite": args.suite, "n": args.n, "rows": rows,
                                         "stale_rows": waiting, "autoattack_kept": kept},
@@ -546,17 +550,23 @@ def main(argv=None) -> int:
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
         compare(m, x, y, names, args.suite, args.batch, args.queries, l1, done, keep, earlier)
-    unions = union_rows(rows)
+    # rows of models this run was not asked to measure stay, stale ones marked, until a run
+    # measures them again
+    waiting, kept = waiting_and_kept()
+    every = rows + waiting
+    unions = union_rows(every)
     if unions:
         print("\nunion of l_inf, l_2 and l_1 (l_1: the independent attacks on AutoAttack's side)\n"
               "model        threat advlab  AA     both    only AA breaks")
         for u in unions:
             print(_union_line(u))
-    args.out.write_text(json.dumps({"command": table_command(args, rows), "suite": args.suite,
+    args.out.write_text(json.dumps({"command": table_command(args, every), "suite": args.suite,
                                     "n": args.n, "rows": rows,
+                                    **({"stale_rows": waiting} if waiting else {}),
+                                    **({"autoattack_kept": kept} if kept else {}),
                                     **({"unions": unions} if unions else {})}, indent=1))
     print(f"wrote {args.out}")
-    write_tables(args, table_command(args, rows), args.n, args.suite, rows, unions)
+    write_tables(args, table_command(args, every), args.n, args.suite, every, unions)
     return 0
 
 

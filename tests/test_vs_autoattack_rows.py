@@ -164,6 +164,26 @@ def test_a_stopped_rerun_keeps_the_stale_rows_until_measured_again(tmp_path):
     assert "older stack than today's" in text
 
 
+def test_a_finished_run_of_some_models_keeps_the_stale_rows_of_the_others(tmp_path,
+                                                                          mnist_test):
+    """--models A --resume, A's rows all measured already: the run finishes without measuring
+    (no AutoAttack needed) and must not drop model B's stale row from the file or the table."""
+    today, older = vs.advlab_stack("linf"), vs.advlab_stack("linf").replace("x 100", "x 50")
+    rows = [{**_row("mnist-linf", "linf", [1, 1, 0, 1], [1, 0, 0, 1], today),
+             "seconds_advlab": 1.0, "seconds_autoattack": 4.0}]
+    waiting = [{**_row("mnist-msd", "linf", [1, 0, 0, 1], [1, 0, 0, 1], older),
+                "autoattack_invalid": 0, "seconds_autoattack": 5.0}]
+    out, table = tmp_path / "vs.json", tmp_path / "t.md"
+    out.write_text(json.dumps({"command": "c", "suite": "original", "n": 4, "rows": rows,
+                               "stale_rows": waiting}))
+    assert vs.main(["--models", "mnist-linf", "--threats", "linf", "--n", "4", "--resume",
+                    "--out", str(out), "--table", str(table)]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["rows"] == rows and saved["stale_rows"] == waiting
+    assert "mnist-msd" in saved["command"]  # the one command measures every row it keeps
+    assert "| mnist-msd | linf* | 50.0 |" in table.read_text()
+
+
 def test_where_the_time_goes_sums_todays_rows_per_threat():
     today = vs.advlab_stack("linf")
     first, *rest = today.split(", ")
