@@ -14,7 +14,6 @@ Shares are ratios within one run, so they carry over to other machines better th
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 import advlab.zoo as zoo
 from advlab.data import mnist_tensors
+from advlab.device import fast_on_cpu
 from advlab.evaluate import evaluate_union
 from advlab.presets import trusted_attacks
 from advlab.zoo.measure import describe_attack
@@ -73,9 +73,7 @@ def main(argv=None) -> int:
         p.error(f"--threats {args.threats}: give l_p threats among linf, l2, l1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = zoo.load(args.model)
-    if next(model.parameters()).device.type == "cpu":
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    model = fast_on_cpu(zoo.load(args.model))
     x, y = mnist_tensors(args.n, train=False)
     table = profile(model, x, y, names)
     print(markdown(table))

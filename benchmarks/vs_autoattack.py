@@ -45,7 +45,6 @@ markers.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ import torch
 
 import advlab.zoo as zoo
 from advlab.data import mnist_tensors
+from advlab.device import fast_on_cpu
 from advlab.evaluate import evaluate_union
 from advlab.generated_blocks import find, splice
 from advlab.presets import threats, trusted_attacks
@@ -396,9 +396,7 @@ def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(
             keep=None, earlier=None):
     """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each.
     ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused."""
-    model = load_model(model_name)
-    if next(model.parameters()).device.type == "cpu":
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    model = fast_on_cpu(load_model(model_name))
     rows = []
     for name in names:
         if name in done:

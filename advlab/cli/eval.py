@@ -200,11 +200,9 @@ def evaluate_models(models, data, todo: dict, strength: str, progress: bool = Tr
     one threat at a time so that the bar moves once per model and threat; the union is the
     per-example AND over the threats, exactly what one call with all of them gives.
     """
-    import copy
-
-    import torch
     from tqdm.auto import tqdm
 
+    from ..device import fast_on_cpu
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
 
@@ -215,8 +213,7 @@ def evaluate_models(models, data, todo: dict, strength: str, progress: bool = Tr
     with tqdm(total=len(models) * len(stacks), disable=not progress, unit="attack",
               desc="advlab eval") as bar:
         for label, model in models:
-            if device.type == "cpu":  # faster convolutions; the caller's model is unchanged
-                model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+            model = fast_on_cpu(model)  # faster convolutions; the caller's model unchanged
             robust, clean = {}, None
             for name, stack in stacks.items():
                 bar.set_postfix_str(f"{label}: {LABELS[name]}")

@@ -137,12 +137,10 @@ def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
     import copy
     import time
 
-    import torch
-
     import advlab.zoo as zoo
 
     from ..data import mnist_tensors
-    from ..device import pick_device
+    from ..device import fast_on_cpu, pick_device
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
     from . import outcomes
@@ -154,9 +152,7 @@ def extend(res: dict, name: str, n: int, strength: str, shard: tuple[int, int],
     dev = pick_device(None)  # the GPU when present, as ``measure``
     x, y = mnist_tensors(n, train=False)
     x, y = x[lo:hi].to(dev), y[lo:hi].to(dev)
-    model = zoo.load(name, device=dev)
-    if dev.type == "cpu":  # channels_last: faster convolutions on a CPU (as evaluate_model)
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    model = fast_on_cpu(zoo.load(name, device=dev))  # channels_last on a CPU
     survive = {t: v.to(dev) for t, v in outcomes.unpack(res["outcomes"]).items()}
     breaks = copy.deepcopy(res.get("breaks", {}))
     t0, c0 = time.time(), time.process_time()

@@ -13,7 +13,6 @@ reference, with their sources (``PUBLISHED``, from ``advlab.zoo.published``).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 
@@ -38,13 +37,11 @@ def evaluate_model(model, data, strength: str = "strong", batch_size: int = 500,
     "breaks": per threat, how many images each attack of the stack broke first.
     ``include``: only these threats (then "clean" and theirs, no union columns).
     """
+    from ..device import fast_on_cpu
     from ..evaluation.presets import attacks
     from ..evaluation.union import evaluate_union
 
-    if next(model.parameters()).device.type == "cpu":
-        # channels_last weights: faster convolutions on a CPU, same numbers up to float rounding
-        # (benchmarks/memory_format.py measures the gain; README, Benchmarks)
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # caller's unchanged
+    model = fast_on_cpu(model)  # channels_last on a CPU; the caller's model unchanged
     stacks = attacks("mnist", strength, include=include)
     res = evaluate_union(model, data, stacks, batch_size=batch_size, progress=progress)
     out = res.as_dict()
