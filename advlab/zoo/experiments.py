@@ -134,6 +134,7 @@ def stack_changes(attack: str | None = None) -> list[dict]:
 
     out = []
     for name, res in _stored():
+        current = threat_attacks(res["attacks"])
         for after, prev in _history(res):
             if prev.get("n") != res["n"]:
                 break
@@ -146,7 +147,6 @@ def stack_changes(attack: str | None = None) -> list[dict]:
             # first breaks say what the new attacks found only where they came after the old
             # stack (appended); where they came earlier they take breaks the old ones would
             # find. Attacks appended since do not change them: they run on the survivors.
-            current = threat_attacks(res["attacks"])
             firsts = {t: (sum(res.get("breaks", {}).get(t, {}).get(a, 0) for a in got)
                           if new[t].startswith(old.get(t, "\0") + ", ")
                           and (current.get(t, "") + ", ").startswith(new[t] + ", ") else None)
