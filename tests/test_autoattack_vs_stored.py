@@ -1,0 +1,90 @@
+"""benchmarks/autoattack_vs_stored.py's bookkeeping against the zoo's real stored rows (no
+AutoAttack needed): rows, unions and the table follow the bits, a resumed run keeps only rows
+of the same n and package version, and the committed results agree with today's stored rows."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from advlab.zoo import outcomes
+
+ROOT = Path(__file__).parents[1]
+SPEC = importlib.util.spec_from_file_location(
+    "autoattack_vs_stored", ROOT / "benchmarks" / "autoattack_vs_stored.py")
+bench = importlib.util.module_from_spec(SPEC)
+sys.modules[bench.__name__] = bench
+SPEC.loader.exec_module(bench)
+
+RESULTS = ROOT / "benchmarks" / "results" / "autoattack_vs_stored_n200.json"
+
+
+def _aa_row(model, threat, aa, stored):
+    return bench.row_for(model, threat, aa, stored, invalid=0, seconds=1.0, cpu_seconds=2.0,
+                         package="0.2.0", autoattack_survive=outcomes.pack_bits(aa))
+
+
+def test_rows_and_union_follow_the_stored_bits():
+    n = 16
+    stored = bench.stored_outcomes("mnist-msd", n)
+    rows = []
+    for t in ("linf", "l2", "l1"):
+        aa = stored[t].clone()
+        if t == "l1":  # AutoAttack breaks one image the stored row leaves standing
+            first = int(stored[t].nonzero()[0])
+            aa[first] = False
+        rows.append(_aa_row("mnist-msd", t, aa, stored[t]))
+    l1 = rows[-1]
+    assert l1["autoattack_breaks_stored_leaves"] == [first]
+    assert l1["stored_breaks_autoattack_leaves"] == []
+    assert l1["autoattack"] == pytest.approx(l1["stored"] - 1 / n)
+    (u,) = bench.union_rows(rows)
+    want = stored["union_lp"].clone()
+    assert u["stored"] == pytest.approx(want.float().mean().item())
+    want[first] = False
+    assert u["autoattack"] == pytest.approx(want.float().mean().item())
+    table = bench.markdown(rows, [u])
+    assert f"| mnist-msd | l1 | {100 * l1['stored']:.1f} | {100 * l1['autoattack']:.1f}" in table
+    assert "breaks 1 of 48 images that the stored rows leave standing" in table
+
+
+def test_no_union_row_before_every_threat_is_measured():
+    stored = bench.stored_outcomes("mnist-standard", 8)
+    rows = [_aa_row("mnist-standard", t, stored[t], stored[t]) for t in ("linf", "l1")]
+    assert bench.union_rows(rows) == []
+
+
+def test_resume_keeps_only_rows_of_the_same_n_and_version(tmp_path):
+    stored = bench.stored_outcomes("mnist-standard", 8)
+    old = _aa_row("mnist-standard", "l1", stored["l1"], stored["l1"])
+    other = {**_aa_row("mnist-standard", "l2", stored["l2"], stored["l2"]), "package": "0.1.0"}
+    out = tmp_path / "aa.json"
+    out.write_text(json.dumps({"n": 8, "rows": [old, other]}))
+    assert [r["threat"] for r in bench.kept_rows(out, 8, "0.2.0")] == ["l1"]
+    with pytest.raises(SystemExit, match="another n"):
+        bench.kept_rows(out, 200, "0.2.0")
+
+
+def test_a_stored_row_without_outcomes_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    (tmp_path / "m.json").write_text(json.dumps({"n": 1000, "l1": 0.5}))
+    with pytest.raises(SystemExit, match="no per-image outcomes"):
+        bench.stored_outcomes("m", 200)
+
+
+@pytest.mark.skipif(not RESULTS.is_file(), reason="no committed AutoAttack results yet")
+def test_committed_results_agree_with_todays_stored_rows():
+    """Each committed row's 'stored' column and its images are today's stored zoo row's: a
+    re-measured zoo row needs ``--rewrite`` (or a new run) before the table quotes it."""
+    data = json.loads(RESULTS.read_text())
+    assert data["rows"], "an empty results file"
+    for r in data["rows"]:
+        stored = bench.stored_outcomes(r["model"], r["n"])[r["threat"]]
+        aa = outcomes.unpack_bits(r["autoattack_survive"], r["n"])
+        assert r["stored"] == pytest.approx(stored.float().mean().item()), r["model"]
+        assert r["autoattack_breaks_stored_leaves"] == (stored & ~aa).nonzero().flatten().tolist()
+        assert r["autoattack"] == pytest.approx(aa.float().mean().item())
+        assert torch.is_tensor(aa) and aa.dtype == torch.bool
