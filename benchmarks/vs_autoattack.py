@@ -13,7 +13,10 @@ CPU time of each and their ratio, and the ratio of wall times (one process, Auto
 with ``--threads 1`` the CPU seconds measure the work even on a shared, loaded machine).
 ``--suite original`` (the default) uses AutoAttack's own parameters (100 steps for APGD, APGD-T
 and FAB-T); ``--suite torchattacks`` the ``torchattacks.AutoAttack`` class as it ships (10 steps
-each). advlab's own forward pass decides for both; an AutoAttack
+each); ``--suite croce-hein`` Croce & Hein's own package (``pip install pyautoattack``, the
+PyPI packaging of github.com/fra31/auto-attack), standard version, whose l_1 version (l1-APGD,
+targeted l1-APGD, FAB-T and Square; Croce & Hein 2021) then replaces the independent l_1
+attacks below. advlab's own forward pass decides for both; an AutoAttack
 output outside the threat model or the box does not count as broken (reported as "invalid").
 
 torchattacks has no l_1 AutoAttack (its APGD supports Linf and L2 only). For l_1 the independent
@@ -145,12 +148,39 @@ class IndependentL1:
         return x_adv
 
 
+def l1_label(suite: str, l1: L1Side) -> str:
+    """How a row quotes AutoAttack's l_1 side (another: the row is measured again)."""
+    return CROCE_HEIN_L1 if suite == "croce-hein" else l1.label
+
+
+CROCE_HEIN_L1 = ("Croce & Hein's AutoAttack, l_1 version (pyautoattack: l1-APGD-CE x 5 restarts, "
+                 "l1-APGD-T x 5 targets, FAB-T, Square)")
+
+
+def croce_hein(model, norm: str, eps: float, batch: int = 500):
+    """Croce & Hein's own AutoAttack (``pip install pyautoattack``), standard version, as
+    (x, y) -> x_adv; for l_1 its l_1 version (Croce & Hein 2021)."""
+    import logging
+
+    from pyautoattack import AutoAttack
+
+    logging.getLogger("auto-attack").setLevel(logging.WARNING)
+    attack = AutoAttack(model, norm=norm, eps=float(eps), version="standard", seed=0,
+                        device="cpu")
+    attack.verbose = False
+    return lambda x, y: attack.run_standard_evaluation(x, y, batch_size=batch)[0]
+
+
 def autoattack(model, name: str, eps: float, suite: str, l1: L1Side = L1Side()):
-    """AutoAttack's standard suite as a torchattacks attack on ``model`` (x, y) -> x_adv; for
-    l_1 the independent attacks of ``l1``."""
+    """AutoAttack's standard suite on ``model`` as (x, y) -> x_adv: torchattacks' port
+    ("original": AutoAttack's parameters; "torchattacks": its class as it ships), whose l_1 side
+    is the independent attacks of ``l1``, or Croce & Hein's own package ("croce-hein"), l_1
+    included."""
     import torchattacks as ta
 
     norm = NORMS[name]
+    if suite == "croce-hein":
+        return croce_hein(model, norm, eps)
     if norm == "L1":  # no l_1 AutoAttack in torchattacks: minimum-norm l_1 attacks
         ead = ta.EADL1(model, kappa=0, lr=0.01, binary_search_steps=9,
                        max_iterations=l1.ead_steps, initial_const=0.01, beta=0.01)
@@ -236,16 +266,17 @@ def _split_rows(path: Path, n: int, suite: str, queries, l1: L1Side):
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
     every = old["rows"] + old.get("stale_rows", [])
-    return ([r for r in every if not _stale(r, queries, l1)],
-            [r for r in every if _stale(r, queries, l1)])
+    return ([r for r in every if not _stale(r, queries, l1, suite)],
+            [r for r in every if _stale(r, queries, l1, suite)])
 
 
-def _stale(row: dict, queries=None, l1: L1Side | None = None) -> bool:
+def _stale(row: dict, queries=None, l1: L1Side | None = None, suite: str = "original") -> bool:
     """Whether ``row``'s advlab side was measured with other attacks than today's stack (or,
-    with ``l1``, its l_1 AutoAttack side with other independent attacks)."""
+    with ``l1``, its l_1 AutoAttack side with other attacks)."""
     if row.get("advlab_attacks") != advlab_stack(row["threat"], queries):
         return True
-    return l1 is not None and row["threat"] == "l1" and row.get("independent_l1") != l1.label
+    return (l1 is not None and row["threat"] == "l1"
+            and row.get("independent_l1") != l1_label(suite, l1))
 
 
 def markdown(rows: list[dict], unions: list[dict]) -> str:
@@ -389,7 +420,7 @@ def earlier_autoattack(path: Path, n: int, suite: str, l1: L1Side = L1Side()) ->
             for r in old["rows"] + old.get("stale_rows", []) + old.get("autoattack_kept", [])
             if all(k in r for k in keys)
             and (r["threat"] != "l1"
-                 or r.get("independent_l1") == l1.label)}
+                 or r.get("independent_l1") == l1_label(suite, l1))}
 
 
 def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(), done=(),
@@ -417,7 +448,7 @@ def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
             "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
-            "independent_l1": l1.label if name == "l1" else None,
+            "independent_l1": l1_label(suite, l1) if name == "l1" else None,
             "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
             "cpu_seconds_advlab": t_ours[1], "cpu_seconds_autoattack": t_theirs[1],
@@ -482,7 +513,10 @@ def main(argv=None) -> int:
     p.add_argument("--fmn-steps", type=int, default=100, help="FMN-L1 steps after EAD (l_1)")
     p.add_argument("--bb-steps", type=int, default=200,
                    help="Brendel-Bethge-L1 steps from Pointwise after FMN-L1 (l_1; 0: none)")
-    p.add_argument("--suite", choices=["original", "torchattacks"], default="original")
+    p.add_argument("--suite", choices=["original", "torchattacks", "croce-hein"],
+                   default="original", help="AutoAttack through torchattacks (original: "
+                   "AutoAttack's parameters) or Croce & Hein's own package, pyautoattack, whose "
+                   "l_1 version replaces the independent l_1 attacks")
     p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
     p.add_argument("--threads", type=int, default=None)

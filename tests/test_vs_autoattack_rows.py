@@ -200,3 +200,16 @@ def test_where_the_time_goes_sums_todays_rows_per_threat():
     assert abs(sum(shares["linf"].values()) - 1.0) < 1e-9
     assert f"linf: {first} 50%" in vs.markdown([a, b], [])
     assert "Where advlab's time goes" not in vs.markdown([old], [])
+
+
+def test_the_l1_side_of_each_suite_is_its_own(tmp_path):
+    """An l_1 row measured with Croce & Hein's own l_1 AutoAttack is kept by a croce-hein run
+    and measured again by a torchattacks run (whose l_1 side is the independent attacks)."""
+    row = _row("a", "l1", [1, 1, 0, 1], [1, 0, 0, 1], vs.advlab_stack("l1"))
+    row["independent_l1"] = vs.l1_label("croce-hein", vs.L1Side())
+    assert row["independent_l1"] != vs.L1Side().label
+    assert not vs._stale(row, None, vs.L1Side(), "croce-hein")
+    assert vs._stale(row, None, vs.L1Side(), "original")
+    out = tmp_path / "vs.json"
+    out.write_text(json.dumps({"suite": "croce-hein", "n": 4, "rows": [row]}))
+    assert [r["model"] for r in vs.previous_rows(out, 4, "croce-hein")] == ["a"]
