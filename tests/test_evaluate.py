@@ -240,9 +240,10 @@ def test_presets_match_the_paper():
     assert [a.loss for a in strong["linf"][:2]] == ["ce", "dlr"]
     assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
     assert (strong["linf"][5].skip, strong["linf"][5].targets) == (3, 9)
-    # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack
+    # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack, then
+    # AutoAttack's l_1 version: l1-APGD and targeted l1-APGD with a shrinking budget
     assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square",
-                                                        "BoundaryL1"]
+                                                        "BoundaryL1", "APGD", "APGDT"]
     assert strong["l1"][2].restarts == 3
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),

@@ -20,6 +20,12 @@ touches at least that many coordinates) and 10% of the coordinates, so steps con
 the solution lives. Sparse steps matter: on MNIST, steps over 10% of the pixels found a third as
 many adversarial examples as steps over 1%. eta starts at 1 (a full-budget step).
 
+A shrinking budget (``eps_scales``, AutoAttack's l_1 version: 3, 2, 1 x eps over 30%, 30% and
+40% of the steps) lets the sparse l_1 steps first find where the mass should go in a larger ball;
+each stage starts from the previous one's best point projected onto its own ball, and only the
+last, at eps, counts. Appended to the strong l_1 stack it breaks images that every other attack
+there leaves standing (``benchmarks/autoattack_vs_stored.py``).
+
 Losses: "ce", "margin" (Carlini & Wagner) or "dlr", the scale-invariant difference of logits ratio
 -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)), which does not vanish when the model saturates
 its softmax (a classic source of gradient masking).
@@ -54,7 +60,8 @@ from .base import (
     ranked_others,
 )
 
-__all__ = ["apgd", "APGD", "apgd_targeted", "APGDT", "dlr_loss", "dlr_targeted_loss", "checkpoints"]
+__all__ = ["apgd", "APGD", "apgd_targeted", "APGDT", "dlr_loss", "dlr_targeted_loss", "checkpoints",
+           "stage_steps"]
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -171,6 +178,38 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01):
     return AttackResult(best_x, best_succ, best_loss)
 
 
+def stage_steps(steps: int, stages: int) -> list[int]:
+    """How ``steps`` split over the budgets of a shrinking schedule: 30% for each but the last,
+    the rest (at least 40% for 3 stages) for the last, the budget that counts."""
+    head = [math.ceil(0.3 * steps)] * (stages - 1)
+    return head + [steps - sum(head)]
+
+
+def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scales):
+    """APGD over a shrinking budget, ``scales`` x eps (decreasing, ending at 1): each stage runs
+    its share of the steps (``stage_steps``) from the previous stage's best point projected onto
+    its own, smaller ball. Only the last stage, at eps, decides success and x_adv. On l_1 the
+    larger balls let the sparse steps find where the mass should go before the budget binds
+    (Croce & Hein 2021; AutoAttack's l_1 version runs l1-APGD so, with 5 restarts)."""
+    if len(scales) == 1:  # plain APGD
+        return _run(model, x, y, threat, delta, steps, loss, rho, momentum)
+    res = None
+    for scale, n in zip(scales, stage_steps(steps, len(scales)), strict=True):
+        t = threat if scale == 1 else threat.scaled(scale)
+        delta = t.project(delta if res is None else res.x_adv - x, x)
+        res = _run(model, x, y, t, delta, n, loss, rho, momentum)
+    return res
+
+
+def _check_scales(scales, steps):
+    ok = (len(scales) >= 1 and float(scales[-1]) == 1.0 and steps >= len(scales)
+          and all(a > b for a, b in zip(scales, scales[1:], strict=False)))
+    if not ok:
+        raise ValueError("eps_scales must decrease and end at 1 (e.g. (3, 2, 1): 3 x eps, then "
+                         f"2 x, then eps), with at least one step each; got {tuple(scales)} for "
+                         f"{steps} steps")
+
+
 def apgd(
     model: nn.Module,
     x: torch.Tensor,
@@ -183,6 +222,7 @@ def apgd(
     momentum: float = 0.75,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    eps_scales: tuple[float, ...] = (1.0,),
 ) -> AttackResult:
     """APGD on ``Linf``, ``L2`` or ``L1`` (l1-APGD); untargeted.
 
@@ -195,6 +235,10 @@ def apgd(
         loss: "ce", "margin" or "dlr". rho, momentum: APGD's constants (0.75, 0.75).
         random_start: start at a random point of the threat model (else at x).
         generator: a ``torch.Generator`` on x's device for the random starts.
+        eps_scales: the budget schedule, decreasing to 1: (1,) is plain APGD; (3, 2, 1), the
+            l_1 schedule of AutoAttack's l_1 version, runs 30% of the steps at 3 x eps, 30% at
+            2 x eps and the rest at eps, each stage from the last one's best point projected
+            onto its ball (the random start lies in the largest ball). Success counts at eps.
 
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1], success (B,), loss (B,).
@@ -202,12 +246,15 @@ def apgd(
     _check_args(threat, steps, restarts)
     if loss not in ("ce", "margin", "dlr"):
         raise ValueError(f"loss must be 'ce', 'margin' or 'dlr', got {loss!r}")
+    scales = tuple(float(s) for s in eps_scales)
+    _check_scales(scales, steps)
     with attack_session(model, x, y) as x:
 
         def run(todo, first):
             xs, ys, t = x[todo], y[todo], threat.restrict(todo)
-            start = t.random_start(xs, generator) if random_start else t.zero(xs)
-            return _run(model, xs, ys, t, start, steps, loss, rho, momentum)
+            wide = t if scales == (1.0,) else t.scaled(scales[0])
+            start = wide.random_start(xs, generator) if random_start else t.zero(xs)
+            return _run_shrinking(model, xs, ys, t, start, steps, loss, rho, momentum, scales)
 
         res = best_of_restarts(x.shape[0], x.device, restarts, run)
         res.x_adv = into_threat(threat, x, res.x_adv)
@@ -232,6 +279,7 @@ def apgd_targeted(
     momentum: float = 0.75,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    eps_scales: tuple[float, ...] = (1.0,),
 ) -> AttackResult:
     """Targeted APGD (APGD-T) with the targeted DLR loss on ``Linf``, ``L2`` or ``L1``.
 
@@ -248,6 +296,8 @@ def apgd_targeted(
         steps: APGD steps per target (AutoAttack: 100). rho, momentum: APGD's constants.
         random_start: each run starts at a random point of the threat model (else at x).
         generator: a ``torch.Generator`` on x's device for the random starts.
+        eps_scales: the budget schedule of each run, as for ``apgd`` (AutoAttack's l_1 version
+            runs its APGD-T at (3, 2, 1) x eps over 5 targets).
 
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1]; success (B,) True where
@@ -257,6 +307,8 @@ def apgd_targeted(
     _check_args(threat, steps, 1)
     if targets < 1:
         raise ValueError(f"need targets >= 1 (how many classes to aim at), got {targets}")
+    scales = tuple(float(s) for s in eps_scales)
+    _check_scales(scales, steps)
     with attack_session(model, x, y, probe=False) as x:
         with torch.no_grad():
             logits = model(x)
@@ -269,12 +321,14 @@ def apgd_targeted(
             if todo.numel() == 0:
                 break
             xs, ys, ts, t = x[todo], y[todo], ranked[todo, i], threat.restrict(todo)
-            start = t.random_start(xs, generator) if random_start else t.zero(xs)
+            wide = t if scales == (1.0,) else t.scaled(scales[0])
+            start = wide.random_start(xs, generator) if random_start else t.zero(xs)
 
             def objective(lg, yy, ts=ts):
                 return dlr_targeted_loss(lg, yy, ts)
 
-            best.merge(todo, _run(model, xs, ys, t, start, steps, objective, rho, momentum))
+            best.merge(todo, _run_shrinking(model, xs, ys, t, start, steps, objective, rho,
+                                            momentum, scales))
         best.x_adv = into_threat(threat, x, best.x_adv)
     return best
 
@@ -291,11 +345,12 @@ class APGD:
     restarts: int = 1
     loss: str = "ce"
     seed: int = 0
+    eps_scales: tuple[float, ...] = (1.0,)
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
         generator = own_generator(generator, self.seed, x)
         return apgd(model, x, y, self.threat, self.steps, self.restarts, self.loss,
-                    generator=generator)
+                    generator=generator, eps_scales=self.eps_scales)
 
 
 @dataclass(frozen=True)
@@ -310,8 +365,9 @@ class APGDT:
     steps: int = 100
     targets: int = 9
     seed: int = 0
+    eps_scales: tuple[float, ...] = (1.0,)
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
         generator = own_generator(generator, self.seed, x)
         return apgd_targeted(model, x, y, self.threat, self.targets, self.steps,
-                             generator=generator)
+                             generator=generator, eps_scales=self.eps_scales)

@@ -76,6 +76,12 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
                               skip=s["fab_targets"]))
         if name in s.get("boundary", ()):  # from an adversarial start along the boundary
             stack.append(BoundaryL1(threat, s["boundary_steps"], s["boundary_restarts"]))
+        if name in s.get("shrink", ()):  # AutoAttack's l_1 version: a shrinking budget
+            scales = s["shrink_scales"]
+            stack.append(APGD(threat, steps=s["apgd_steps"], restarts=s["shrink_restarts"],
+                              eps_scales=scales))
+            stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["shrink_targets"],
+                               eps_scales=scales))
         out[name] = stack
     if include is not None and set(include) - set(out):
         raise ValueError(f"unknown threats {sorted(set(include) - set(out))} in include; "
@@ -95,7 +101,8 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     ``queries`` for every threat), then for l_inf and l_2 targeted FAB at the classes ranked 4th
     to 9th (AutoAttack's FAB-T aims at all 9), and for l_1 last the boundary attack
     (``BoundaryL1``: a decision-based start, then 50 steps along the decision boundary, 6
-    restarts);
+    restarts), then AutoAttack's own l_1 attacks: l1-APGD with a budget shrinking from 3 x eps
+    to eps (5 restarts) and targeted l1-APGD so (5 target classes);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
     ones before it left standing.
     """

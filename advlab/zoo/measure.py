@@ -147,13 +147,16 @@ def describe_attack(attack) -> str:
     if th is not None and hasattr(attack, "steps"):
         kind = type(attack).__name__
         restarts = getattr(attack, "restarts", 1)
+        scales = tuple(getattr(attack, "eps_scales", (1.0,)))
+        at = (" at " + "-".join(f"{s:g}" for s in scales) + " x eps") if scales != (1.0,) else ""
         if getattr(attack, "skip", 0):  # the classes ranked skip+1 to targets
             return f"{kind} targets {attack.skip + 1}-{attack.targets} x {attack.steps} steps"
         if hasattr(attack, "targets"):
-            return f"{kind} {attack.targets} targets x {attack.steps} steps"
+            return f"{kind} {attack.targets} targets x {attack.steps} steps{at}"
         if getattr(attack, "loss", "ce") != "ce":  # APGD with the DLR loss: "APGD-DLR"
             kind = f"{kind}-{attack.loss.upper()}"
-        return f"{kind} {attack.steps} steps" + (f" x {restarts} restarts" if restarts > 1 else "")
+        return (f"{kind} {attack.steps} steps" + (f" x {restarts} restarts" if restarts > 1 else "")
+                + at)
     kw = getattr(attack, "keywords", {})
     if "threat" in kw:
         t = kw["threat"]
