@@ -24,8 +24,8 @@ decides what is misclassified. A model measured under all three threats also get
 rest, so a run over the whole zoo can span sessions; the file is rewritten after every row.
 ``--table FILE.md`` writes the table with the one command that measures all of its rows;
 ``--splice README.md`` puts it between the README's ``<!-- autoattack-vs-stored-table -->``
-markers. ``--rewrite`` measures nothing and writes the tables again from ``--out`` (after a
-stored zoo row changed).
+markers. Kept rows are compared again with today's stored rows; ``--rewrite`` measures nothing
+and writes ``--out`` and the tables again so (after a stored zoo row was re-measured).
 """
 
 from __future__ import annotations
@@ -170,13 +170,22 @@ def write_tables(args, cmd: str, rows: list[dict]) -> None:
 
 
 def kept_rows(path: Path, n: int, version: str | None) -> list[dict]:
-    """The rows of an earlier --out file at the same n (and, given, the same package version)."""
+    """The rows of an earlier --out file at the same n (and, given, the same package version),
+    compared again with today's stored zoo rows (a re-measured zoo row changes its columns)."""
     if not path.is_file():
         return []
     old = json.loads(path.read_text())
     if old.get("n") != n:
         raise SystemExit(f"{path} holds a run over another n ({old.get('n')}); pass another --out")
-    return [r for r in old["rows"] if version is None or r.get("package") == version]
+    return [refreshed(r) for r in old["rows"] if version is None or r.get("package") == version]
+
+
+def refreshed(row: dict) -> dict:
+    """``row`` with its stored-row columns taken from today's stored result."""
+    aa = outcomes.unpack_bits(row["autoattack_survive"], row["n"])
+    stored = stored_outcomes(row["model"], row["n"])[row["threat"]]
+    keep = {k: v for k, v in row.items() if k not in ("model", "threat", "n")}
+    return {**keep, **row_for(row["model"], row["threat"], aa, stored)}
 
 
 def parse(argv):
@@ -216,7 +225,9 @@ def main(argv=None) -> int:
         rows = kept_rows(args.out, args.n, None)
         if not rows:
             raise SystemExit(f"--rewrite: no rows in {args.out}; measure first")
-        write_tables(args, json.loads(args.out.read_text())["command"], rows)
+        cmd = json.loads(args.out.read_text())["command"]
+        args.out.write_text(json.dumps({"command": cmd, "n": args.n, "rows": rows}, indent=1))
+        write_tables(args, cmd, rows)
         return 0
     version = package_version()
     if args.threads:

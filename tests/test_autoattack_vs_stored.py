@@ -62,8 +62,12 @@ def test_resume_keeps_only_rows_of_the_same_n_and_version(tmp_path):
     old = _aa_row("mnist-standard", "l1", stored["l1"], stored["l1"])
     other = {**_aa_row("mnist-standard", "l2", stored["l2"], stored["l2"]), "package": "0.1.0"}
     out = tmp_path / "aa.json"
+    old["stored"], old["autoattack_breaks_stored_leaves"] = 0.99, [7]  # an older stored row's
     out.write_text(json.dumps({"n": 8, "rows": [old, other]}))
-    assert [r["threat"] for r in bench.kept_rows(out, 8, "0.2.0")] == ["l1"]
+    (kept,) = bench.kept_rows(out, 8, "0.2.0")
+    assert kept["threat"] == "l1" and kept["package"] == "0.2.0"
+    assert kept["stored"] == pytest.approx(stored["l1"].float().mean().item())  # today's
+    assert kept["autoattack_breaks_stored_leaves"] == []
     with pytest.raises(SystemExit, match="another n"):
         bench.kept_rows(out, 200, "0.2.0")
 
