@@ -19,6 +19,8 @@ import torch.nn.functional as F
 
 from advlab import presets
 from advlab.attacks import APGD, APGDT, PGD, Square
+from advlab.attacks.boundary import BoundaryL1
+from advlab.attacks.fab import FABT
 from advlab.data import mnist_tensors
 from advlab.models import CompactCNN
 
@@ -64,6 +66,11 @@ def main():
                 c = (atk.steps + 1) * atk.restarts * fb * 1000
             elif isinstance(atk, Square):
                 c = atk.queries * fwd * 1000
+            elif isinstance(atk, FABT):  # one forward and backward pass per step and target
+                c = (atk.targets - atk.skip) * (atk.steps + 1) * fb * 1000
+            elif isinstance(atk, BoundaryL1):  # per step: 3 class copies, 1 + 3 bisections;
+                # per restart: 100 noise levels and about 784 resets (forward passes)
+                c = atk.restarts * (atk.steps * (3 * fb + 4 * fwd) + 884 * fwd) * 1000
             else:
                 raise TypeError(f"no cost model for {type(atk).__name__}; add one here")
             parts.append(f"{type(atk).__name__} {c / 60:.1f}")
