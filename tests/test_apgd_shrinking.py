@@ -41,10 +41,11 @@ def test_bad_schedules_are_refused(scales):
         apgd(model, x, torch.zeros(2, dtype=torch.long), L1(1.0), steps=6, eps_scales=scales)
 
 
-def test_too_few_steps_for_the_stages_are_refused():
+@pytest.mark.parametrize("steps", [2, 4])  # 4: 2 + 2 for the large budgets leave none for eps
+def test_too_few_steps_for_the_stages_are_refused(steps):
     x = torch.full((1, 1, 4, 4), 0.2)
     with pytest.raises(ValueError, match="at least one step each"):
-        apgd(TwoClassLinear(x, 1.0), x, torch.zeros(1, dtype=torch.long), L1(1.0), steps=2,
+        apgd(TwoClassLinear(x, 1.0), x, torch.zeros(1, dtype=torch.long), L1(1.0), steps=steps,
              eps_scales=(3, 2, 1))
 
 

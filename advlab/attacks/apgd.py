@@ -202,8 +202,9 @@ def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scale
 
 
 def _check_scales(scales, steps):
-    ok = (len(scales) >= 1 and float(scales[-1]) == 1.0 and steps >= len(scales)
-          and all(a > b for a, b in zip(scales, scales[1:], strict=False)))
+    ok = (len(scales) >= 1 and float(scales[-1]) == 1.0
+          and all(a > b for a, b in zip(scales, scales[1:], strict=False))
+          and min(stage_steps(steps, len(scales))) >= 1)
     if not ok:
         raise ValueError("eps_scales must decrease and end at 1 (e.g. (3, 2, 1): 3 x eps, then "
                          f"2 x, then eps), with at least one step each; got {tuple(scales)} for "

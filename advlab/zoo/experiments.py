@@ -8,7 +8,8 @@ how it differed, its training time to the measured weights and, when early-stopp
 
 It also tables what changes of the trusted stack did to each stored row (``CHANGE_BLOCKS``:
 when the boundary attack joined under l_1, when FAB-T at the classes ranked 4th-9th joined under
-l_inf and l_2), from the history of "previous" rows that ``python -m advlab.zoo.remeasure``
+l_inf and l_2, when AutoAttack's l_1 version, l1-APGD with a shrinking budget, joined under l_1),
+from the history of "previous" rows that ``python -m advlab.zoo.remeasure``
 keeps when it replaces one.
 
     python -m advlab.zoo.experiments            # rewrite the tables in docs/experiments/README.md
@@ -32,7 +33,8 @@ __all__ = ["rows", "markdown", "stack_changes", "changes_markdown", "DOC", "EXPE
 DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
 EXPERIMENTS = DOC.parent / "results"
 #: the README's generated block -> the attack whose joining the stack it tables
-CHANGE_BLOCKS = {"stack-changes": "BoundaryL1", "stack-changes-fab": "FABT targets 4-9"}
+CHANGE_BLOCKS = {"stack-changes": "BoundaryL1", "stack-changes-fab": "FABT targets 4-9",
+                 "stack-changes-l1-shrink": "APGD 100 steps x 5 restarts at"}
 
 
 def _attacks(recipe) -> str:
