@@ -157,10 +157,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def write_tables(args, cmd: str, rows: list[dict]) -> None:
-    body = (f"Produced by `{cmd}`; first {args.n} MNIST test images, Croce & Hein's AutoAttack "
+def table_body(cmd: str, n: int, rows: list[dict]) -> str:
+    """The table with the command that measures its rows (what --table and --splice write)."""
+    return (f"Produced by `{cmd}`; first {n} MNIST test images, Croce & Hein's AutoAttack "
             f"(pyautoattack {rows[0]['package'] if rows else '?'}), standard version.\n\n"
             + markdown(rows, union_rows(rows)))
+
+
+def write_tables(args, cmd: str, rows: list[dict]) -> None:
+    body = table_body(cmd, args.n, rows)
     if args.table is not None:
         args.table.write_text(body)
         print(f"wrote {args.table}")

@@ -92,3 +92,13 @@ def test_committed_results_agree_with_todays_stored_rows():
         assert r["autoattack_breaks_stored_leaves"] == (stored & ~aa).nonzero().flatten().tolist()
         assert r["autoattack"] == pytest.approx(aa.float().mean().item())
         assert torch.is_tensor(aa) and aa.dtype == torch.bool
+
+
+@pytest.mark.skipif(not RESULTS.is_file(), reason="no committed AutoAttack results yet")
+def test_the_readme_shows_the_committed_results_against_todays_stored_rows():
+    data = json.loads(RESULTS.read_text())
+    rows = bench.kept_rows(RESULTS, data["n"], None)
+    body = bench.table_body(data["command"], data["n"], rows)
+    readme = (ROOT / "README.md").read_text()
+    assert body in readme, ("README's AutoAttack table is stale: python "
+                            "benchmarks/autoattack_vs_stored.py --rewrite ... (its command)")
