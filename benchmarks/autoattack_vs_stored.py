@@ -31,7 +31,9 @@ and writes ``--out`` and the tables again so (after a stored zoo row was re-meas
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +49,14 @@ from advlab.zoo.measure import RESULTS
 
 NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
 MARKER = "autoattack-vs-stored-table"
+
+# vs_autoattack.py's helpers (paths quoted relative to the repository)
+_SPEC = importlib.util.spec_from_file_location(
+    "vs_autoattack", Path(__file__).resolve().parent / "vs_autoattack.py")
+_vs = importlib.util.module_from_spec(_SPEC)
+sys.modules[_vs.__name__] = _vs  # dataclasses look their module up
+_SPEC.loader.exec_module(_vs)
+_shown = _vs._shown
 
 
 def package_version() -> str:
@@ -147,14 +157,6 @@ def command(args, rows: list[dict]) -> str:
     parts += [f"--out {_shown(args.out)}", "--resume"]
     parts += [f"--table {_shown(args.table)}"] if args.table else []
     return " ".join(parts + [f"--splice {_shown(d)}" for d in args.splice])
-
-
-def _shown(path: Path) -> str:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        return str(Path(path).resolve().relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def table_body(cmd: str, n: int, rows: list[dict]) -> str:
