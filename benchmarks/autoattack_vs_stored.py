@@ -232,7 +232,7 @@ def main(argv=None) -> int:
         rows = kept_rows(args.out, args.n, None)
         if not rows:
             raise SystemExit(f"--rewrite: no rows in {args.out}; measure first")
-        cmd = json.loads(args.out.read_text())["command"]
+        cmd = command(args, rows)  # this --out, --table and --splice
         args.out.write_text(json.dumps({"command": cmd, "n": args.n, "rows": rows}, indent=1))
         write_tables(args, cmd, rows)
         return 0
