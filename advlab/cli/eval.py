@@ -331,9 +331,15 @@ def _trusted_time(todo: dict) -> str:
 
     if todo["models"] is None:
         return " (minutes to an hour per model on a CPU)"
-    took = [f"{r['model']} {r['seconds'] / 60:.0f} min" for r in stored_rows(todo["models"])
+    rows = [r for r in stored_rows(todo["models"])
             if r["model"] in todo["models"] and "seconds" in r]
-    return f" (the stored runs took {', '.join(took)})" if took else ""
+    took = [f"{r['model']} {r['seconds'] / 60:.0f} min" for r in rows]
+    if not took:
+        return ""
+    if any(r.get("reused") or r.get("extended") for r in rows):  # a re-measurement ran part
+        return (f" (the stored rows' last re-measurement took {', '.join(took)} for the attacks "
+                "it ran; the whole stack takes longer, up to an hour per model on a CPU)")
+    return f" (the stored runs took {', '.join(took)})"
 
 
 def trusted_command(args, todo: dict) -> str:
