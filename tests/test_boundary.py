@@ -126,12 +126,16 @@ def test_model_mode_restored_and_clear_errors(standard_model, mnist_test):
         boundary_l1(standard_model, x[:2], y[:2], L1(10.0), restarts=0)
 
 
-def test_the_trusted_l1_stack_ends_with_it():
+def test_the_trusted_l1_stack_runs_it_after_the_square_attack():
+    """Last but AutoAttack's shrinking-budget l_1 attacks (tests/test_apgd_shrinking.py)."""
     from advlab import presets
+    from advlab.attacks import Square
 
     trusted = presets.trusted_attacks("mnist")
-    last = trusted["l1"][-1]
-    assert isinstance(last, BoundaryL1) and last.threat == trusted["l1"][0].threat
+    kinds = [type(a) for a in trusted["l1"]]
+    last = trusted["l1"][kinds.index(BoundaryL1)]
+    assert kinds.index(BoundaryL1) == kinds.index(Square) + 1 == len(kinds) - 3
+    assert last.threat == trusted["l1"][0].threat
     assert (last.steps, last.restarts) == (50, 6)
     assert not any(isinstance(a, BoundaryL1) for name in ("linf", "l2")
                    for a in trusted[name])
