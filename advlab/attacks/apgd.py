@@ -201,6 +201,14 @@ def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scale
     return res
 
 
+def _start(threat, x, scales, random_start, generator):
+    """The first iterate: a random point of the largest ball of the schedule, or x itself."""
+    if not random_start:
+        return threat.zero(x)
+    wide = threat if scales == (1.0,) else threat.scaled(scales[0])
+    return wide.random_start(x, generator)
+
+
 def _check_scales(scales, steps):
     ok = (len(scales) >= 1 and float(scales[-1]) == 1.0
           and all(a > b for a, b in zip(scales, scales[1:], strict=False))
@@ -253,8 +261,7 @@ def apgd(
 
         def run(todo, first):
             xs, ys, t = x[todo], y[todo], threat.restrict(todo)
-            wide = t if scales == (1.0,) else t.scaled(scales[0])
-            start = wide.random_start(xs, generator) if random_start else t.zero(xs)
+            start = _start(t, xs, scales, random_start, generator)
             return _run_shrinking(model, xs, ys, t, start, steps, loss, rho, momentum, scales)
 
         res = best_of_restarts(x.shape[0], x.device, restarts, run)
@@ -322,8 +329,7 @@ def apgd_targeted(
             if todo.numel() == 0:
                 break
             xs, ys, ts, t = x[todo], y[todo], ranked[todo, i], threat.restrict(todo)
-            wide = t if scales == (1.0,) else t.scaled(scales[0])
-            start = wide.random_start(xs, generator) if random_start else t.zero(xs)
+            start = _start(t, xs, scales, random_start, generator)
 
             def objective(lg, yy, ts=ts):
                 return dlr_targeted_loss(lg, yy, ts)
