@@ -49,14 +49,15 @@ def test_too_few_steps_for_the_stages_are_refused(steps):
              eps_scales=(3, 2, 1))
 
 
+@pytest.mark.parametrize("sparsity", ["mass", "l0"])
 @pytest.mark.parametrize("attack", [apgd, apgd_targeted], ids=["apgd", "apgdt"])
-def test_success_only_counts_at_eps(attack):
+def test_success_only_counts_at_eps(attack, sparsity):
     """The boundary lies at l_1 distance 2.5: inside the 3 x eps and 2 x eps balls of eps = 1.5,
     outside eps. The large stages reach it; the result must not claim it, and must lie in eps."""
     x = torch.full((3, 1, 8, 8), 0.2)
     y = torch.zeros(3, dtype=torch.long)
     model = TwoClassLinear(x, 2.5)
-    kw = {"targets": 1} if attack is apgd_targeted else {}
+    kw = {"targets": 1, "sparsity": sparsity} if attack is apgd_targeted else {"sparsity": sparsity}
     res = attack(model, x, y, L1(1.5), steps=30, eps_scales=(3, 2, 1),
                  generator=torch.Generator().manual_seed(0), **kw)
     assert not res.success.any()
@@ -85,12 +86,47 @@ def test_the_strong_l1_stack_ends_with_autoattacks_l1_version():
     from advlab.zoo.measure import describe_attack
 
     stack = trusted_attacks("mnist", include=["l1"])["l1"]
-    untargeted, targeted = stack[-2:]
-    assert isinstance(untargeted, APGD) and untargeted.eps_scales == (3, 2, 1)
-    assert untargeted.restarts == 5
-    assert isinstance(targeted, APGDT) and targeted.targets == 5
-    assert describe_attack(untargeted) == "APGD 100 steps x 5 restarts at 3-2-1 x eps"
-    assert describe_attack(targeted) == "APGDT 5 targets x 100 steps at 3-2-1 x eps"
+    for (untargeted, targeted), sparsity, said in (
+            (stack[-4:-2], "mass", ""), (stack[-2:], "l0", ", L0 sparsity")):
+        assert isinstance(untargeted, APGD) and untargeted.eps_scales == (3, 2, 1)
+        assert untargeted.restarts == 5 and untargeted.sparsity == sparsity
+        assert isinstance(targeted, APGDT) and targeted.targets == 5
+        assert targeted.sparsity == sparsity
+        assert describe_attack(untargeted) == f"APGD 100 steps x 5 restarts at 3-2-1 x eps{said}"
+        assert describe_attack(targeted) == f"APGDT 5 targets x 100 steps at 3-2-1 x eps{said}"
     for name in ("linf", "l2"):  # only l_1's stack has them
         assert all(getattr(a, "eps_scales", (1.0,)) == (1.0,)
                    for a in trusted_attacks("mnist", include=[name])[name])
+
+
+def test_l0_sparsity_is_refused_off_l1_and_unknown_names_are_refused():
+    x = torch.full((2, 1, 4, 4), 0.2)
+    y = torch.zeros(2, dtype=torch.long)
+    model = TwoClassLinear(x, 1.0)
+    with pytest.raises(ValueError, match="schedule for l_1 steps"):
+        apgd(model, x, y, L2(1.0), steps=6, sparsity="l0")
+    with pytest.raises(ValueError, match="sparsity must be 'mass'"):
+        apgd_targeted(model, x, y, L1(1.0), steps=6, targets=1, sparsity="dense")
+
+
+def test_l0_sparsity_on_a_trained_model_is_seeded_valid_and_dense_at_first(standard_model,
+                                                                           mnist_test):
+    """AutoAttack's schedule: Gaussian noise projected onto the largest ball (so on its surface,
+    noise of l_1 size ~600 being far outside), outputs in the l_1 ball and the box, success =
+    misclassified, the same result for the same seed and another for another."""
+    from advlab.attacks.apgd import _start
+
+    x, y = mnist_test[0][:40], mnist_test[1][:40]
+    threat = L1(10.0)
+    start = _start(threat, x, (3.0, 2.0, 1.0), True, torch.Generator().manual_seed(0), "l0")
+    assert L1(30.0).contains(x, x + start).all()
+    assert torch.allclose(start.flatten(1).abs().sum(1), torch.full((40,), 30.0), rtol=1e-4)
+    runs = [APGD(threat, steps=20, restarts=1, eps_scales=(3, 2, 1), sparsity="l0", seed=s)(
+        standard_model, x, y) for s in (0, 0, 1)]
+    assert torch.equal(runs[0].x_adv, runs[1].x_adv)
+    assert not torch.equal(runs[0].x_adv, runs[2].x_adv)
+    for r in runs:
+        assert threat.contains(x, r.x_adv).all()
+        with torch.no_grad():
+            assert torch.equal(r.success, standard_model(r.x_adv).argmax(1) != y)
+        assert r.success.float().mean() > 0.5  # a CompactCNN of one epoch is not l_1 robust

@@ -38,6 +38,27 @@ def test_projection_reaches_the_halfspace_in_the_box_and_is_smallest(p):
         assert (norm[ok] <= z[ok].norm(p=p, dim=1) + 1e-4).all()
 
 
+@pytest.mark.parametrize("p", [math.inf, 2], ids=["linf", "l2"])
+def test_projection_is_exact_when_gradients_span_many_orders_of_magnitude(p):
+    """Masked models have input gradients from 1e-12 to 1 (mnist-linf: half its pixels below
+    1e-8). The step must reach the hyperplane exactly and be the KKT point, one t for every
+    pixel the box does not stop: |d_i| = t * scale_i (scale 1 for l_inf, |w_i| for l_2)."""
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(32, 784, generator=g) * 10 ** (-12 * torch.rand(32, 784, generator=g))
+    x = torch.rand(32, 784, generator=g)
+    room = torch.where(w > 0, 1 - x, x)
+    most = (w.abs() * room).sum(1)
+    c = most * torch.rand(32, generator=g) * 0.9  # reachable, some needing most of the box
+    d = project_halfspace(w, c, x, p)
+    assert torch.allclose((w * d).sum(1), c, rtol=1e-4)
+    scale = torch.ones_like(w) if p == math.inf else w.abs()
+    free = d.abs() < room - 1e-6  # not stopped by the box
+    t = torch.where(free, d.abs() / scale, torch.nan).nanmedian(dim=1).values
+    assert torch.allclose(d.abs()[free], (t[:, None] * scale)[free], rtol=1e-3, atol=1e-7)
+    stopped = ~free & (w != 0)  # at the box's edge: it would have gone further
+    assert ((room / scale)[stopped] <= (t[:, None] * (1 + 1e-3)).expand_as(w)[stopped]).all()
+
+
 class Linear(nn.Module):
     """A random linear 10-class model on 1 x 1 x 20 inputs near 0.5 (the box does not bind)."""
 
@@ -126,11 +147,35 @@ def test_skip_runs_only_the_lower_ranked_targets(standard_model, batch):
 
 
 def test_the_strong_stack_ends_with_the_lower_ranked_fab_targets():
+    """l_inf: FAB-T at the top 3, ..., FAB-T at the classes ranked 4th to 9th; l_2 the same,
+    then FAB-T at all 9 from random starts."""
     from advlab.presets import trusted_attacks
     from advlab.zoo.measure import describe_attack
 
-    for name in ("linf", "l2"):
+    for name, tail in (("linf", 1), ("l2", 2)):
         stack = trusted_attacks("mnist", include=[name])[name]
-        first, last = [a for a in stack if isinstance(a, FABT)], stack[-1]
-        assert isinstance(last, FABT) and last.skip == first[0].targets and last.targets == 9
-        assert describe_attack(last) == "FABT targets 4-9 x 100 steps"
+        fabs = [a for a in stack if isinstance(a, FABT)]
+        more = stack[-tail]
+        assert isinstance(more, FABT) and more.skip == fabs[0].targets and more.targets == 9
+        assert describe_attack(more) == "FABT targets 4-9 x 100 steps"
+    last = stack[-1]
+    assert last.random_start and last.targets == 9 and not last.skip
+    assert describe_attack(last) == "FABT 9 targets x 100 steps, random starts"
+
+
+def test_random_starts_are_seeded_and_valid(standard_model, batch):
+    """From random starts FAB-T depends on the seed and only on it; every output lies in the
+    threat model and the box, and success means misclassified when evaluated on its own."""
+    x, y = batch
+    threat = L2(0.6)
+    a = FABT(threat, steps=10, targets=3, random_start=True, seed=1)(standard_model, x, y)
+    b = FABT(threat, steps=10, targets=3, random_start=True, seed=1)(standard_model, x, y)
+    c = FABT(threat, steps=10, targets=3, random_start=True, seed=2)(standard_model, x, y)
+    assert torch.equal(a.x_adv, b.x_adv) and not torch.equal(a.x_adv, c.x_adv)
+    for r in (a, c):
+        assert threat.contains(x, r.x_adv).all()
+        with torch.no_grad():
+            wrong = torch.cat([standard_model(r.x_adv[i:i + 1]).argmax(1) for i in range(len(y))])
+        assert torch.equal(r.success, wrong != y) and r.success.any()
+    with pytest.raises(ValueError, match="restarts >= 1"):
+        fab_targeted(standard_model, x[:2], y[:2], threat, restarts=0)

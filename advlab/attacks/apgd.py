@@ -26,6 +26,14 @@ each stage starts from the previous one's best point projected onto its own ball
 last, at eps, counts. Appended to the strong l_1 stack it breaks images that every other attack
 there leaves standing (``benchmarks/autoattack_vs_stored.py``).
 
+``sparsity="l0"`` swaps that adaptation for AutoAttack's (Croce & Hein's released l1-APGD): a
+Gaussian start projected onto the ball, k = L0 of the best point / 1.5 checked every 4% of the
+steps, the step size reset to the full budget when the best point got sparser and divided by 1.5
+otherwise, no momentum. On images at the edge of the budget the two break different ones (of
+13 images that AutoAttack broke and the stored rows had left standing, two seeds of advlab's
+way broke 4 and two of AutoAttack's 8, 9 together: ``benchmarks/l1_sparsity.py``), so the
+strong l_1 stack runs both.
+
 Losses: "ce", "margin" (Carlini & Wagner) or "dlr", the scale-invariant difference of logits ratio
 -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)), which does not vanish when the model saturates
 its softmax (a classic source of gradient masking).
@@ -112,7 +120,23 @@ def _mass_support(delta, frac):
     return (css < frac * css[:, -1:]).sum(dim=1) + 1
 
 
-def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01):
+def _forward(model, x, y, loss):
+    """delta -> (loss (B,), its input gradient (B, ...), misclassified (B,)) at x + delta.
+
+    ``loss``: "ce", "margin", "dlr" or a callable (logits (B, K), y (B,)) -> (B,) to maximise.
+    """
+
+    def forward(dl):
+        xa = (x + dl).detach().requires_grad_(True)
+        logits = model(xa)
+        losses = loss(logits, y) if callable(loss) else _loss(logits, y, loss)
+        (g,) = torch.autograd.grad(losses.sum(), xa)
+        return losses.detach(), g.detach(), misclassified(logits.detach(), y, False)
+
+    return forward
+
+
+def _run(model, x, y, threat, delta, steps, loss, rho, momentum):
     """One APGD run from ``delta``; returns (x_best, success, loss_best) per example.
 
     ``loss``: "ce", "margin", "dlr" or a callable (logits (B, K), y (B,)) -> (B,) to maximise.
@@ -125,15 +149,9 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01):
     eta = torch.full((b,), threat.apgd_eta, dtype=x.dtype, device=x.device)
     k_min = min(max(math.ceil(float(eps.max())), 1), d) if sparse else 1
     k_max = max(math.ceil(0.1 * d), k_min)
-    k = torch.full((b,), max(math.ceil(k_init * d), k_min), dtype=torch.long, device=x.device)
+    k = torch.full((b,), max(math.ceil(0.01 * d), k_min), dtype=torch.long, device=x.device)
     marks = set(checkpoints(steps))
-
-    def forward(dl):
-        xa = (x + dl).detach().requires_grad_(True)
-        logits = model(xa)
-        losses = loss(logits, y) if callable(loss) else _loss(logits, y, loss)
-        (g,) = torch.autograd.grad(losses.sum(), xa)
-        return losses.detach(), g.detach(), misclassified(logits.detach(), y, False)
+    forward = _forward(model, x, y, loss)
 
     f, grad, succ = forward(delta)
     best_x, best_loss, best_succ = x + delta, f.clone(), succ.clone()  # returned point
@@ -178,6 +196,56 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum, k_init=0.01):
     return AttackResult(best_x, best_succ, best_loss)
 
 
+def _run_l0(model, x, y, threat, delta, steps, loss, rho=None, momentum=None):
+    """One l1-APGD run from ``delta`` with AutoAttack's sparsity schedule (``sparsity="l0"``);
+    returns (x_best, success, loss_best). ``rho`` and ``momentum`` are not used: this schedule
+    has no momentum and no loss-based checkpoints.
+
+    Every 4% of the steps: s = L0 of the highest-loss point so far; steps then move the
+    k = ceil(s / 1.5) coordinates with the largest |grad|; if s shrank by more than 5% since
+    the last check, the step size goes back to the full budget and the iterate to that point,
+    else it is divided by 1.5 (kept in [eps / 10, eps]). k starts at L0(delta) / 1.5 (about 7%
+    of MNIST's pixels from the Gaussian start of ``_start``).
+    """
+    b, d = x.shape[0], x[0].numel()
+    eps = threat.eps_for(x)
+    forward = _forward(model, x, y, loss)
+
+    def l0(dl):
+        return (dl.flatten(1) != 0).sum(dim=1)
+
+    def k_of(s):
+        return torch.ceil(s.to(x.dtype) / 1.5).long().clamp(1, d)
+
+    sp_old = l0(delta)
+    k, every = k_of(sp_old), max(int(0.04 * steps), 1)
+    eta = torch.ones(b, dtype=x.dtype, device=x.device)
+    f, grad, succ = forward(delta)
+    best_x, best_loss, best_succ = x + delta, f.clone(), succ.clone()
+    max_delta, max_f, max_grad = delta.clone(), f.clone(), grad.clone()
+    for t in range(steps):
+        with torch.no_grad():
+            step = _view(eta * eps, x) * threat.direction(grad, x + delta, k)
+            delta = threat.project(delta + step, x)
+        f, grad, succ = forward(delta)
+        with torch.no_grad():
+            upd = better(succ, f, best_succ, best_loss)
+            best_x = torch.where(_view(upd, x), x + delta, best_x)
+            best_loss, best_succ = torch.where(upd, f, best_loss), best_succ | succ
+            up = f > max_f
+            max_delta = torch.where(_view(up, x), delta, max_delta)
+            max_grad = torch.where(_view(up, x), grad, max_grad)
+            max_f = torch.where(up, f, max_f)
+            if (t + 1) % every == 0:
+                sp = l0(max_delta)
+                sparser = sp.to(x.dtype) < 0.95 * sp_old.to(x.dtype)
+                k, sp_old = k_of(sp), sp
+                eta = torch.where(sparser, torch.ones_like(eta), eta / 1.5).clamp(0.1, 1.0)
+                delta = torch.where(_view(sparser, x), max_delta, delta)
+                grad = torch.where(_view(sparser, x), max_grad, grad)
+    return AttackResult(best_x, best_succ, best_loss)
+
+
 def stage_steps(steps: int, stages: int) -> list[int]:
     """How ``steps`` split over the budgets of a shrinking schedule: 30% for each but the last,
     the rest (at least 40% for 3 stages) for the last, the budget that counts."""
@@ -185,28 +253,43 @@ def stage_steps(steps: int, stages: int) -> list[int]:
     return head + [steps - sum(head)]
 
 
-def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scales):
+def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scales,
+                   sparsity="mass"):
     """APGD over a shrinking budget, ``scales`` x eps (decreasing, ending at 1): each stage runs
     its share of the steps (``stage_steps``) from the previous stage's best point projected onto
     its own, smaller ball. Only the last stage, at eps, decides success and x_adv. On l_1 the
     larger balls let the sparse steps find where the mass should go before the budget binds
     (Croce & Hein 2021; AutoAttack's l_1 version runs l1-APGD so, with 5 restarts)."""
+    run = _run_l0 if sparsity == "l0" else _run
     if len(scales) == 1:  # plain APGD
-        return _run(model, x, y, threat, delta, steps, loss, rho, momentum)
+        return run(model, x, y, threat, delta, steps, loss, rho, momentum)
     res = None
     for scale, n in zip(scales, stage_steps(steps, len(scales)), strict=True):
         t = threat if scale == 1 else threat.scaled(scale)
         delta = t.project(delta if res is None else res.x_adv - x, x)
-        res = _run(model, x, y, t, delta, n, loss, rho, momentum)
+        res = run(model, x, y, t, delta, n, loss, rho, momentum)
     return res
 
 
-def _start(threat, x, scales, random_start, generator):
-    """The first iterate: a random point of the largest ball of the schedule, or x itself."""
+def _start(threat, x, scales, random_start, generator, sparsity="mass"):
+    """The first iterate: a random point of the largest ball of the schedule, or x itself;
+    with ``sparsity="l0"`` Gaussian noise projected onto that ball (AutoAttack's)."""
     if not random_start:
         return threat.zero(x)
     wide = threat if scales == (1.0,) else threat.scaled(scales[0])
+    if sparsity == "l0":
+        noise = torch.empty_like(x).normal_(generator=generator)
+        return wide.project(noise, x)
     return wide.random_start(x, generator)
+
+
+def _check_sparsity(threat, sparsity):
+    if sparsity not in ("mass", "l0"):
+        raise ValueError(f"sparsity must be 'mass' (advlab's l1-APGD) or 'l0' (AutoAttack's "
+                         f"schedule), got {sparsity!r}")
+    if sparsity == "l0" and not threat.sparse:
+        raise ValueError(f"sparsity='l0' is a schedule for l_1 steps; {threat!r} takes dense "
+                         "steps: leave sparsity at 'mass'")
 
 
 def _check_scales(scales, steps):
@@ -232,6 +315,7 @@ def apgd(
     random_start: bool = True,
     generator: torch.Generator | None = None,
     eps_scales: tuple[float, ...] = (1.0,),
+    sparsity: str = "mass",
 ) -> AttackResult:
     """APGD on ``Linf``, ``L2`` or ``L1`` (l1-APGD); untargeted.
 
@@ -248,6 +332,11 @@ def apgd(
             l_1 schedule of AutoAttack's l_1 version, runs 30% of the steps at 3 x eps, 30% at
             2 x eps and the rest at eps, each stage from the last one's best point projected
             onto its ball (the random start lies in the largest ball). Success counts at eps.
+        sparsity: how l1-APGD picks the k coordinates it steps on (l_1 only): "mass" (advlab's,
+            APGD's checkpoints, k from the 90% mass support of the best point, 1%-10% of the
+            coordinates) or "l0" (AutoAttack's: k = L0 of the best point / 1.5, checked every
+            4% of the steps, no momentum, a Gaussian start). The two break different
+            images near the boundary; the strong l_1 stack runs both.
 
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1], success (B,), loss (B,).
@@ -257,12 +346,14 @@ def apgd(
         raise ValueError(f"loss must be 'ce', 'margin' or 'dlr', got {loss!r}")
     scales = tuple(float(s) for s in eps_scales)
     _check_scales(scales, steps)
+    _check_sparsity(threat, sparsity)
     with attack_session(model, x, y) as x:
 
         def run(todo, first):
             xs, ys, t = x[todo], y[todo], threat.restrict(todo)
-            start = _start(t, xs, scales, random_start, generator)
-            return _run_shrinking(model, xs, ys, t, start, steps, loss, rho, momentum, scales)
+            start = _start(t, xs, scales, random_start, generator, sparsity)
+            return _run_shrinking(model, xs, ys, t, start, steps, loss, rho, momentum, scales,
+                                  sparsity)
 
         res = best_of_restarts(x.shape[0], x.device, restarts, run)
         res.x_adv = into_threat(threat, x, res.x_adv)
@@ -288,6 +379,7 @@ def apgd_targeted(
     random_start: bool = True,
     generator: torch.Generator | None = None,
     eps_scales: tuple[float, ...] = (1.0,),
+    sparsity: str = "mass",
 ) -> AttackResult:
     """Targeted APGD (APGD-T) with the targeted DLR loss on ``Linf``, ``L2`` or ``L1``.
 
@@ -306,6 +398,11 @@ def apgd_targeted(
         generator: a ``torch.Generator`` on x's device for the random starts.
         eps_scales: the budget schedule of each run, as for ``apgd`` (AutoAttack's l_1 version
             runs its APGD-T at (3, 2, 1) x eps over 5 targets).
+        sparsity: how l1-APGD picks the k coordinates it steps on (l_1 only): "mass" (advlab's,
+            APGD's checkpoints, k from the 90% mass support of the best point, 1%-10% of the
+            coordinates) or "l0" (AutoAttack's: k = L0 of the best point / 1.5, checked every
+            4% of the steps, no momentum, a Gaussian start). The two break different
+            images near the boundary; the strong l_1 stack runs both.
 
     Returns:
         AttackResult: x_adv (B, C, H, W) in the threat model and [0, 1]; success (B,) True where
@@ -317,6 +414,7 @@ def apgd_targeted(
         raise ValueError(f"need targets >= 1 (how many classes to aim at), got {targets}")
     scales = tuple(float(s) for s in eps_scales)
     _check_scales(scales, steps)
+    _check_sparsity(threat, sparsity)
     with attack_session(model, x, y, probe=False) as x:
         with torch.no_grad():
             logits = model(x)
@@ -329,13 +427,13 @@ def apgd_targeted(
             if todo.numel() == 0:
                 break
             xs, ys, ts, t = x[todo], y[todo], ranked[todo, i], threat.restrict(todo)
-            start = _start(t, xs, scales, random_start, generator)
+            start = _start(t, xs, scales, random_start, generator, sparsity)
 
             def objective(lg, yy, ts=ts):
                 return dlr_targeted_loss(lg, yy, ts)
 
             best.merge(todo, _run_shrinking(model, xs, ys, t, start, steps, objective, rho,
-                                            momentum, scales))
+                                            momentum, scales, sparsity))
         best.x_adv = into_threat(threat, x, best.x_adv)
     return best
 
@@ -353,11 +451,12 @@ class APGD:
     loss: str = "ce"
     seed: int = 0
     eps_scales: tuple[float, ...] = (1.0,)
+    sparsity: str = "mass"
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
         generator = own_generator(generator, self.seed, x)
         return apgd(model, x, y, self.threat, self.steps, self.restarts, self.loss,
-                    generator=generator, eps_scales=self.eps_scales)
+                    generator=generator, eps_scales=self.eps_scales, sparsity=self.sparsity)
 
 
 @dataclass(frozen=True)
@@ -373,8 +472,10 @@ class APGDT:
     targets: int = 9
     seed: int = 0
     eps_scales: tuple[float, ...] = (1.0,)
+    sparsity: str = "mass"
 
     def __call__(self, model, x, y, generator=None) -> AttackResult:
         generator = own_generator(generator, self.seed, x)
         return apgd_targeted(model, x, y, self.threat, self.targets, self.steps,
-                             generator=generator, eps_scales=self.eps_scales)
+                             generator=generator, eps_scales=self.eps_scales,
+                             sparsity=self.sparsity)

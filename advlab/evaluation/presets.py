@@ -74,14 +74,18 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
         if "fab_more_targets" in s and name in s.get("no_pgd", ()):  # AutoAttack's 9 FAB-T targets
             stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_more_targets"],
                               skip=s["fab_targets"]))
+        if name in s.get("fab_random", ()):  # FAB-T again, from random starts
+            stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_more_targets"],
+                              random_start=True))
         if name in s.get("boundary", ()):  # from an adversarial start along the boundary
             stack.append(BoundaryL1(threat, s["boundary_steps"], s["boundary_restarts"]))
         if name in s.get("shrink", ()):  # AutoAttack's l_1 version: a shrinking budget
             scales = s["shrink_scales"]
-            stack.append(APGD(threat, steps=s["apgd_steps"], restarts=s["shrink_restarts"],
-                              eps_scales=scales))
-            stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["shrink_targets"],
-                               eps_scales=scales))
+            for sparsity in s["shrink_sparsity"]:  # advlab's l1-APGD, then AutoAttack's own
+                stack.append(APGD(threat, steps=s["apgd_steps"], restarts=s["shrink_restarts"],
+                                  eps_scales=scales, sparsity=sparsity))
+                stack.append(APGDT(threat, steps=s["apgdt_steps"], targets=s["shrink_targets"],
+                                   eps_scales=scales, sparsity=sparsity))
         out[name] = stack
     if include is not None and set(include) - set(out):
         raise ValueError(f"unknown threats {sorted(set(include) - set(out))} in include; "
@@ -99,10 +103,12 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     targeted FAB (100 steps at each of the 3 classes ranked highest), for l_1 PGD (SLIDE, 200
     steps, 3 restarts), then the gradient-free Square Attack (1000 queries, 5000 for l_1, or
     ``queries`` for every threat), then for l_inf and l_2 targeted FAB at the classes ranked 4th
-    to 9th (AutoAttack's FAB-T aims at all 9), and for l_1 last the boundary attack
+    to 9th (AutoAttack's FAB-T aims at all 9), for l_2 then FAB-T at all 9 from random starts
+    in the ball of half the budget, and for l_1 last the boundary attack
     (``BoundaryL1``: a decision-based start, then 50 steps along the decision boundary, 6
     restarts), then AutoAttack's own l_1 attacks: l1-APGD with a budget shrinking from 3 x eps
-    to eps (5 restarts) and targeted l1-APGD so (5 target classes);
+    to eps (5 restarts) and targeted l1-APGD so (5 target classes), first with advlab's choice of
+    the coordinates to step on, then with AutoAttack's (``sparsity="l0"``);
     rotation-translation: the full 775-transform grid. Each attack only runs on the examples the
     ones before it left standing.
     """
