@@ -87,7 +87,7 @@ def test_the_strong_l1_stack_ends_with_autoattacks_l1_version():
 
     stack = trusted_attacks("mnist", include=["l1"])["l1"]
     for (untargeted, targeted), sparsity, said in (
-            (stack[-4:-2], "mass", ""), (stack[-2:], "l0", ", L0 sparsity")):
+            (stack[-4:-2], "mass", ""), (stack[-2:], "l0", " with L0 sparsity")):
         assert isinstance(untargeted, APGD) and untargeted.eps_scales == (3, 2, 1)
         assert untargeted.restarts == 5 and untargeted.sparsity == sparsity
         assert isinstance(targeted, APGDT) and targeted.targets == 5

@@ -160,7 +160,7 @@ def test_the_strong_stack_ends_with_the_lower_ranked_fab_targets():
         assert describe_attack(more) == "FABT targets 4-9 x 100 steps"
     last = stack[-1]
     assert last.random_start and last.targets == 9 and not last.skip
-    assert describe_attack(last) == "FABT 9 targets x 100 steps, random starts"
+    assert describe_attack(last) == "FABT 9 targets x 100 steps from random starts"
 
 
 def test_random_starts_are_seeded_and_valid(standard_model, batch):

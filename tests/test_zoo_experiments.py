@@ -64,7 +64,8 @@ def test_each_change_of_the_stack_is_tabled_from_the_stored_history():
         changes = experiments.stack_changes(attack)
         assert changes, f"no stored history holds the change that brought {attack} ({block})"
         for c in changes:
-            assert any(a.startswith(attack) for got in c["added"].values() for a in got)
+            assert any(a == attack or a.startswith(attack + " ")  # not "... x eps with L0 sparsity"
+                       for got in c["added"].values() for a in got)
             for t in ("linf", "l1", "l2", "union_lp"):
                 assert c["now"][t] <= c["before"][t] + 1e-9, (block, c["model"], t)
             assert f"`{c['model']}`" in experiments.changes_markdown(attack=attack)
@@ -81,3 +82,22 @@ def test_each_change_of_the_stack_is_tabled_from_the_stored_history():
                 seen = True
             row = older
         assert seen == (name in boundary), name
+
+
+def test_every_attack_description_survives_the_stack_text():
+    """The stored results quote a stack as "threat: attack, attack; threat: ...", and the
+    re-measurement and these tables split it there: no attack's name may hold ", ", "; " or
+    ": " (a name with a comma would be cut in two, and its counts dropped at a merge)."""
+    from advlab.evaluation.presets import attacks
+    from advlab.evaluation.strengths import NAMES
+    from advlab.zoo.measure import describe_attack, stack_description, threat_attacks
+
+    for strength in NAMES:
+        stacks = attacks("mnist", strength)
+        parsed = threat_attacks(stack_description(strength))
+        assert list(parsed) == list(stacks), strength
+        for t, stack in stacks.items():
+            names = [describe_attack(a) for a in stack]
+            assert parsed[t].split(", ") == names, (strength, t)
+            assert len(set(names)) == len(names), (strength, t, names)
+            assert not any(sep in n for n in names for sep in (", ", "; ", ": ")), names

@@ -8,7 +8,8 @@ how it differed, its training time to the measured weights and, when early-stopp
 
 It also tables what changes of the trusted stack did to each stored row (``CHANGE_BLOCKS``:
 when the boundary attack joined under l_1, when FAB-T at the classes ranked 4th-9th joined under
-l_inf and l_2, when AutoAttack's l_1 version, l1-APGD with a shrinking budget, joined under l_1),
+l_inf and l_2, when AutoAttack's l_1 version, l1-APGD with a shrinking budget, joined under l_1,
+when FAB-T from random starts joined under l_2 and l1-APGD with AutoAttack's sparsity under l_1),
 from the history of "previous" rows that ``python -m advlab.zoo.remeasure``
 keeps when it replaces one.
 
@@ -34,7 +35,8 @@ DOC = HERE.parent.parent / "docs" / "experiments" / "README.md"
 EXPERIMENTS = DOC.parent / "results"
 #: the README's generated block -> the attack whose joining the stack it tables
 CHANGE_BLOCKS = {"stack-changes": "BoundaryL1", "stack-changes-fab": "FABT targets 4-9",
-                 "stack-changes-l1-shrink": "APGD 100 steps x 5 restarts at"}
+                 "stack-changes-l1-shrink": "APGD 100 steps x 5 restarts at 3-2-1 x eps",
+                 "stack-changes-fab-random-l0": "FABT 9 targets x 100 steps from random starts"}
 
 
 def _attacks(recipe) -> str:
@@ -130,8 +132,8 @@ def _history(res: dict):
 def stack_changes(attack: str | None = None) -> list[dict]:
     """Per zoo model whose stored result keeps a "previous" row (measured with other attacks):
     the attacks new to each threat's stack, the images they broke first, and the accuracies
-    before and after. ``attack``: the change that brought an attack whose name starts with it
-    (e.g. "BoundaryL1"), from the stored history; default the last change."""
+    before and after. ``attack``: the change that brought an attack whose name is it or starts
+    with it and a space (e.g. "BoundaryL1"), from the stored history; default the last change."""
     from .measure import threat_attacks
 
     out = []
@@ -143,8 +145,8 @@ def stack_changes(attack: str | None = None) -> list[dict]:
             old, new = threat_attacks(prev["attacks"]), threat_attacks(after["attacks"])
             added = {t: [a for a in stack.split(", ") if a not in old.get(t, "").split(", ")]
                      for t, stack in new.items() if old.get(t) != stack}
-            if attack is not None and not any(a.startswith(attack) for got in added.values()
-                                              for a in got):
+            if attack is not None and not any(a == attack or a.startswith(attack + " ")
+                                              for got in added.values() for a in got):
                 continue
             # first breaks say what the new attacks found only where they came after the old
             # stack (appended); where they came earlier they take breaks the old ones would

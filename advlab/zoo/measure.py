@@ -150,12 +150,12 @@ def describe_attack(attack) -> str:
         scales = tuple(getattr(attack, "eps_scales", (1.0,)))
         at = (" at " + "-".join(f"{s:g}" for s in scales) + " x eps") if scales != (1.0,) else ""
         if getattr(attack, "sparsity", "mass") == "l0":  # AutoAttack's l1-APGD sparsity
-            at += ", L0 sparsity"
+            at += " with L0 sparsity"
         if getattr(attack, "skip", 0):  # the classes ranked skip+1 to targets
             return f"{kind} targets {attack.skip + 1}-{attack.targets} x {attack.steps} steps"
         if hasattr(attack, "targets"):
             more = (f" x {restarts} restarts" if restarts > 1 else "") + (
-                ", random starts" if getattr(attack, "random_start", False) else "")
+                " from random starts" if getattr(attack, "random_start", False) else "")
             return f"{kind} {attack.targets} targets x {attack.steps} steps{more}{at}"
         if getattr(attack, "loss", "ce") != "ce":  # APGD with the DLR loss: "APGD-DLR"
             kind = f"{kind}-{attack.loss.upper()}"
