@@ -127,14 +127,15 @@ def test_model_mode_restored_and_clear_errors(standard_model, mnist_test):
 
 
 def test_the_trusted_l1_stack_runs_it_after_the_square_attack():
-    """Last but AutoAttack's shrinking-budget l_1 attacks (tests/test_apgd_shrinking.py)."""
+    """Last but AutoAttack's shrinking-budget l_1 attacks, two pairs (with advlab's and with
+    AutoAttack's sparsity; tests/test_apgd_shrinking.py)."""
     from advlab import presets
     from advlab.attacks import Square
 
     trusted = presets.trusted_attacks("mnist")
     kinds = [type(a) for a in trusted["l1"]]
     last = trusted["l1"][kinds.index(BoundaryL1)]
-    assert kinds.index(BoundaryL1) == kinds.index(Square) + 1 == len(kinds) - 3
+    assert kinds.index(BoundaryL1) == kinds.index(Square) + 1 == len(kinds) - 5
     assert last.threat == trusted["l1"][0].threat
     assert (last.steps, last.restarts) == (50, 6)
     assert not any(isinstance(a, BoundaryL1) for name in ("linf", "l2")

@@ -241,10 +241,15 @@ def test_presets_match_the_paper():
     assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
     assert (strong["linf"][5].skip, strong["linf"][5].targets) == (3, 9)
     # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack, then
-    # AutoAttack's l_1 version: l1-APGD and targeted l1-APGD with a shrinking budget
+    # AutoAttack's l_1 version: l1-APGD and targeted l1-APGD with a shrinking budget, with
+    # advlab's sparsity, then with AutoAttack's
     assert [type(a).__name__ for a in strong["l1"]] == ["APGD", "APGDT", "PGD", "Square",
-                                                        "BoundaryL1", "APGD", "APGDT"]
+                                                        "BoundaryL1", "APGD", "APGDT", "APGD",
+                                                        "APGDT"]
+    assert [a.sparsity for a in strong["l1"][5:]] == ["mass", "mass", "l0", "l0"]
     assert strong["l1"][2].restarts == 3
+    l2 = presets.attacks("mnist", "strong", include=["l2"])["l2"]  # l_2 ends with FAB-T again
+    assert [type(a).__name__ for a in l2] == kinds + ["FABT"] and l2[-1].random_start
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
                 lambda: presets.threats("imagenet")):

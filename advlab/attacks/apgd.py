@@ -26,13 +26,8 @@ each stage starts from the previous one's best point projected onto its own ball
 last, at eps, counts. Appended to the strong l_1 stack it breaks images that every other attack
 there leaves standing (``benchmarks/autoattack_vs_stored.py``).
 
-``sparsity="l0"`` swaps that adaptation for AutoAttack's (Croce & Hein's released l1-APGD): a
-Gaussian start projected onto the ball, k = L0 of the best point / 1.5 checked every 4% of the
-steps, the step size reset to the full budget when the best point got sparser and divided by 1.5
-otherwise, no momentum. On images at the edge of the budget the two break different ones (of
-13 images that AutoAttack broke and the stored rows had left standing, two seeds of advlab's
-way broke 4 and two of AutoAttack's 8, 9 together: ``benchmarks/l1_sparsity.py``), so the
-strong l_1 stack runs both.
+``sparsity="l0"`` swaps that adaptation for AutoAttack's (``advlab.attacks.apgd_schedules``);
+the strong l_1 stack runs both.
 
 Losses: "ce", "margin" (Carlini & Wagner) or "dlr", the scale-invariant difference of logits ratio
 -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)), which does not vanish when the model saturates
@@ -55,6 +50,7 @@ import torch
 from torch import nn
 
 from ..threats import ThreatModel
+from .apgd_schedules import checkpoints, gaussian_start, loss_and_grad, run_l0, stage_steps
 from .base import (
     AttackResult,
     attack_session,
@@ -100,13 +96,9 @@ def _loss(logits, y, loss):
     return dlr_loss(logits, y) if loss == "dlr" else per_example_loss(logits, y, loss, False)
 
 
-def checkpoints(steps: int) -> list[int]:
-    """The iterations (1..steps) at which APGD may halve its step size."""
-    p = [0.0, 0.22]
-    while p[-1] < 1:
-        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    out = sorted({math.ceil(q * steps - 1e-9) for q in p[1:] if q <= 1 + 1e-12})
-    return [w for w in out if 0 < w <= steps]
+def _objective(loss):
+    """``loss`` ("ce", "margin", "dlr" or a callable) as a callable (logits, y) -> (B,)."""
+    return loss if callable(loss) else (lambda logits, y: _loss(logits, y, loss))
 
 
 def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -118,22 +110,6 @@ def _mass_support(delta, frac):
     a = delta.flatten(1).abs().sort(dim=1, descending=True).values
     css = a.cumsum(dim=1)
     return (css < frac * css[:, -1:]).sum(dim=1) + 1
-
-
-def _forward(model, x, y, loss):
-    """delta -> (loss (B,), its input gradient (B, ...), misclassified (B,)) at x + delta.
-
-    ``loss``: "ce", "margin", "dlr" or a callable (logits (B, K), y (B,)) -> (B,) to maximise.
-    """
-
-    def forward(dl):
-        xa = (x + dl).detach().requires_grad_(True)
-        logits = model(xa)
-        losses = loss(logits, y) if callable(loss) else _loss(logits, y, loss)
-        (g,) = torch.autograd.grad(losses.sum(), xa)
-        return losses.detach(), g.detach(), misclassified(logits.detach(), y, False)
-
-    return forward
 
 
 def _run(model, x, y, threat, delta, steps, loss, rho, momentum):
@@ -151,7 +127,7 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum):
     k_max = max(math.ceil(0.1 * d), k_min)
     k = torch.full((b,), max(math.ceil(0.01 * d), k_min), dtype=torch.long, device=x.device)
     marks = set(checkpoints(steps))
-    forward = _forward(model, x, y, loss)
+    forward = loss_and_grad(model, x, y, _objective(loss))
 
     f, grad, succ = forward(delta)
     best_x, best_loss, best_succ = x + delta, f.clone(), succ.clone()  # returned point
@@ -196,63 +172,6 @@ def _run(model, x, y, threat, delta, steps, loss, rho, momentum):
     return AttackResult(best_x, best_succ, best_loss)
 
 
-def _run_l0(model, x, y, threat, delta, steps, loss, rho=None, momentum=None):
-    """One l1-APGD run from ``delta`` with AutoAttack's sparsity schedule (``sparsity="l0"``);
-    returns (x_best, success, loss_best). ``rho`` and ``momentum`` are not used: this schedule
-    has no momentum and no loss-based checkpoints.
-
-    Every 4% of the steps: s = L0 of the highest-loss point so far; steps then move the
-    k = ceil(s / 1.5) coordinates with the largest |grad|; if s shrank by more than 5% since
-    the last check, the step size goes back to the full budget and the iterate to that point,
-    else it is divided by 1.5 (kept in [eps / 10, eps]). k starts at L0(delta) / 1.5 (about 7%
-    of MNIST's pixels from the Gaussian start of ``_start``).
-    """
-    b, d = x.shape[0], x[0].numel()
-    eps = threat.eps_for(x)
-    forward = _forward(model, x, y, loss)
-
-    def l0(dl):
-        return (dl.flatten(1) != 0).sum(dim=1)
-
-    def k_of(s):
-        return torch.ceil(s.to(x.dtype) / 1.5).long().clamp(1, d)
-
-    sp_old = l0(delta)
-    k, every = k_of(sp_old), max(int(0.04 * steps), 1)
-    eta = torch.ones(b, dtype=x.dtype, device=x.device)
-    f, grad, succ = forward(delta)
-    best_x, best_loss, best_succ = x + delta, f.clone(), succ.clone()
-    max_delta, max_f, max_grad = delta.clone(), f.clone(), grad.clone()
-    for t in range(steps):
-        with torch.no_grad():
-            step = _view(eta * eps, x) * threat.direction(grad, x + delta, k)
-            delta = threat.project(delta + step, x)
-        f, grad, succ = forward(delta)
-        with torch.no_grad():
-            upd = better(succ, f, best_succ, best_loss)
-            best_x = torch.where(_view(upd, x), x + delta, best_x)
-            best_loss, best_succ = torch.where(upd, f, best_loss), best_succ | succ
-            up = f > max_f
-            max_delta = torch.where(_view(up, x), delta, max_delta)
-            max_grad = torch.where(_view(up, x), grad, max_grad)
-            max_f = torch.where(up, f, max_f)
-            if (t + 1) % every == 0:
-                sp = l0(max_delta)
-                sparser = sp.to(x.dtype) < 0.95 * sp_old.to(x.dtype)
-                k, sp_old = k_of(sp), sp
-                eta = torch.where(sparser, torch.ones_like(eta), eta / 1.5).clamp(0.1, 1.0)
-                delta = torch.where(_view(sparser, x), max_delta, delta)
-                grad = torch.where(_view(sparser, x), max_grad, grad)
-    return AttackResult(best_x, best_succ, best_loss)
-
-
-def stage_steps(steps: int, stages: int) -> list[int]:
-    """How ``steps`` split over the budgets of a shrinking schedule: 30% for each but the last,
-    the rest (at least 40% for 3 stages) for the last, the budget that counts."""
-    head = [math.ceil(0.3 * steps)] * (stages - 1)
-    return head + [steps - sum(head)]
-
-
 def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scales,
                    sparsity="mass"):
     """APGD over a shrinking budget, ``scales`` x eps (decreasing, ending at 1): each stage runs
@@ -260,14 +179,14 @@ def _run_shrinking(model, x, y, threat, delta, steps, loss, rho, momentum, scale
     its own, smaller ball. Only the last stage, at eps, decides success and x_adv. On l_1 the
     larger balls let the sparse steps find where the mass should go before the budget binds
     (Croce & Hein 2021; AutoAttack's l_1 version runs l1-APGD so, with 5 restarts)."""
-    run = _run_l0 if sparsity == "l0" else _run
+    run = run_l0 if sparsity == "l0" else _run
     if len(scales) == 1:  # plain APGD
-        return run(model, x, y, threat, delta, steps, loss, rho, momentum)
+        return run(model, x, y, threat, delta, steps, _objective(loss), rho, momentum)
     res = None
     for scale, n in zip(scales, stage_steps(steps, len(scales)), strict=True):
         t = threat if scale == 1 else threat.scaled(scale)
         delta = t.project(delta if res is None else res.x_adv - x, x)
-        res = run(model, x, y, t, delta, n, loss, rho, momentum)
+        res = run(model, x, y, t, delta, n, _objective(loss), rho, momentum)
     return res
 
 
@@ -278,8 +197,7 @@ def _start(threat, x, scales, random_start, generator, sparsity="mass"):
         return threat.zero(x)
     wide = threat if scales == (1.0,) else threat.scaled(scales[0])
     if sparsity == "l0":
-        noise = torch.empty_like(x).normal_(generator=generator)
-        return wide.project(noise, x)
+        return gaussian_start(wide, x, generator)
     return wide.random_start(x, generator)
 
 
