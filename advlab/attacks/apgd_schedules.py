@@ -3,12 +3,12 @@ AutoAttack's sparsity schedule for l1-APGD (``advlab.attacks.apgd``'s ``sparsity
 
 advlab's l1-APGD picks the k pixels its sparse steps move from the 90% mass support of the best
 point, at APGD's checkpoints (``advlab.attacks.apgd``). ``sparsity="l0"`` uses AutoAttack's way
-instead (Croce & Hein's released l1-APGD, ``run_l0``): a Gaussian start projected onto the ball, k = L0 of the best point / 1.5 checked every 4% of the
-steps, the step size reset to the full budget when the best point got sparser and divided by 1.5
-otherwise, no momentum. On images at the edge of the budget the two break different ones (of
-13 images that AutoAttack broke and the stored rows had left standing, two seeds of advlab's
-way broke 4 and two of AutoAttack's 8, 9 together: ``benchmarks/l1_sparsity.py``), so the
-strong l_1 stack runs both.
+instead (Croce & Hein's released l1-APGD, ``run_l0``): a Gaussian start projected onto the ball, k =
+L0 of the best point / 1.5 checked every 4% of the steps, the step size reset to the full budget
+when the best point got sparser and divided by 1.5 otherwise, no momentum. On images at the edge of
+the budget the two break different ones (of 13 images that AutoAttack broke and the stored rows had
+left standing, two seeds of advlab's way broke 4 and two of AutoAttack's 8, 9 together:
+``benchmarks/l1_sparsity.py``), so the strong l_1 stack runs both.
 """
 
 from __future__ import annotations
