@@ -20,17 +20,15 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 import advlab.zoo as zoo
-from advlab.attacks import APGD
-from advlab.attacks.apgd import APGDT
 from advlab.data import mnist_tensors
 from advlab.device import fast_on_cpu
-from advlab.evaluation.strengths import STRENGTHS
-from advlab.presets import threats
+from advlab.presets import threats, trusted_attacks
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITIES = ("mass", "l0")
@@ -55,13 +53,10 @@ def cases_from(path: Path) -> dict[str, list[int]]:
 
 
 def pair(sparsity: str, seed: int):
-    """The strong l_1 stack's shrinking-budget pair with this sparsity and seed."""
-    s, ball = STRENGTHS["strong"], threats("mnist")["l1"]
-    scales = s["shrink_scales"]
-    return (APGD(ball, steps=s["apgd_steps"], restarts=s["shrink_restarts"], eps_scales=scales,
-                 sparsity=sparsity, seed=seed),
-            APGDT(ball, steps=s["apgdt_steps"], targets=s["shrink_targets"], eps_scales=scales,
-                  sparsity=sparsity, seed=seed))
+    """The strong l_1 stack's shrinking-budget pair with this sparsity, seeded with ``seed``."""
+    stack = trusted_attacks("mnist", include=["l1"])["l1"]
+    return [replace(a, seed=seed) for a in stack
+            if getattr(a, "eps_scales", (1.0,)) != (1.0,) and a.sparsity == sparsity]
 
 
 def broken(model, x, y, attacks) -> list[bool]:

@@ -2,22 +2,17 @@
 AutoAttack needed): rows, unions and the table follow the bits, a resumed run keeps only rows
 of the same n and package version, and the committed results agree with today's stored rows."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_module import load
 
 from advlab.zoo import outcomes
 
 ROOT = Path(__file__).parents[1]
-SPEC = importlib.util.spec_from_file_location(
-    "autoattack_vs_stored", ROOT / "benchmarks" / "autoattack_vs_stored.py")
-bench = importlib.util.module_from_spec(SPEC)
-sys.modules[bench.__name__] = bench
-SPEC.loader.exec_module(bench)
+bench = load("autoattack_vs_stored")
 
 RESULTS = ROOT / "benchmarks" / "results" / "autoattack_vs_stored_n200.json"
 

@@ -1,19 +1,13 @@
 """benchmarks/l1_sparsity.py: both l1-APGD sparsities on chosen images, for real (mnist-standard,
 which is not l_1 robust, plus image 11, which only some seeds break)."""
 
-import importlib.util
 import json
 import shlex
-import sys
-from pathlib import Path
 
 import pytest
+from benchmark_module import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "l1_sparsity", Path(__file__).parents[1] / "benchmarks" / "l1_sparsity.py")
-ls = importlib.util.module_from_spec(SPEC)
-sys.modules[ls.__name__] = ls
-SPEC.loader.exec_module(ls)
+ls = load("l1_sparsity")
 
 
 def test_rows_summary_and_the_recorded_command_agree(mnist_test, tmp_path):

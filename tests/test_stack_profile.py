@@ -1,17 +1,11 @@
 """benchmarks/stack_profile.py: each attack of the trusted stack, timed and credited, for real
 (mnist-standard on a few test images, where the first attack breaks nearly everything)."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from benchmark_module import load
 
-SPEC = importlib.util.spec_from_file_location(
-    "stack_profile", Path(__file__).parents[1] / "benchmarks" / "stack_profile.py")
-sp = importlib.util.module_from_spec(SPEC)
-sys.modules[sp.__name__] = sp
-SPEC.loader.exec_module(sp)
+sp = load("stack_profile")
 
 
 def test_each_attack_sees_what_the_ones_before_left(mnist_test, tmp_path):

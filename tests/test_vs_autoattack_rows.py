@@ -1,20 +1,15 @@
 """benchmarks/vs_autoattack.py's bookkeeping (no AutoAttack needed): a resumed run keeps only the
 rows measured with today's advlab stack, and the union and markdown rows follow the bits."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import torch
+from benchmark_module import load
 
 from advlab.zoo.outcomes import pack_bits
 
-SPEC = importlib.util.spec_from_file_location(
-    "vs_autoattack", Path(__file__).parents[1] / "benchmarks" / "vs_autoattack.py")
-vs = importlib.util.module_from_spec(SPEC)
-sys.modules[vs.__name__] = vs  # dataclasses look their module up
-SPEC.loader.exec_module(vs)
+vs = load("vs_autoattack")
 
 
 def _row(model, threat, ours, theirs, attacks):
