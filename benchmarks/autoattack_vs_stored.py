@@ -143,8 +143,27 @@ def markdown(rows: list[dict], unions: list[dict]) -> str:
     total = sum(len(r["autoattack_breaks_stored_leaves"]) for r in rows)
     images = sum(r["n"] for r in rows)
     out += ["", f"Over the {len(rows)} per-threat rows: AutoAttack breaks {total} of {images} "
-            "images that the stored rows leave standing."]
+            "images that the stored rows leave standing.", "", target_summary(rows)]
     return "\n".join(out) + "\n"
+
+
+def target_summary(rows: list[dict]) -> str:
+    """Issue #19's target per model, over its per-threat rows: AutoAttack breaks at most 1 in
+    500 of the images the stored row leaves standing; the images of each miss, by threat."""
+    met, missed = [], []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        found = {r["threat"]: r["autoattack_breaks_stored_leaves"] for r in mine}
+        if 500 * sum(map(len, found.values())) <= sum(r["n"] for r in mine):
+            met.append(f"`{model}`")
+            continue
+        where = "; ".join(f"{t} {', '.join(map(str, ids))}" for t, ids in found.items() if ids)
+        missed.append(f"`{model}` ({where})")
+    text = ("Target (AutoAttack breaks at most 1 in 500 of the images a model's stored rows "
+            f"leave standing, over its rows above): met on {len(met)} of "
+            f"{len(met) + len(missed)} models")
+    text += f" ({', '.join(met)})" if met else ""
+    return text + (f"; missed on {', '.join(missed)} (test image indices)." if missed else ".")
 
 
 def command(args, rows: list[dict]) -> str:

@@ -46,6 +46,25 @@ def test_rows_and_union_follow_the_stored_bits():
     assert "breaks 1 of 48 images that the stored rows leave standing" in table
 
 
+def test_the_target_allows_one_image_in_500_per_model():
+    stored = bench.stored_outcomes("mnist-msd", 200)
+    rows = []
+    for t in ("linf", "l2", "l1"):
+        aa = stored[t].clone()
+        if t == "l2":  # one image AutoAttack breaks: 1 of 600 is within 1 in 500
+            aa[int(stored[t].nonzero()[0])] = False
+        rows.append(_aa_row("mnist-msd", t, aa, stored[t]))
+    assert "met on 1 of 1 models (`mnist-msd`)." in bench.target_summary(rows)
+    aa = stored["l1"].clone()
+    second = stored["l1"].nonzero().flatten()[:2].tolist()
+    aa[second] = False
+    rows[-1] = _aa_row("mnist-msd", "l1", aa, stored["l1"])  # 3 of 600: missed
+    summary = bench.target_summary(rows)
+    assert "met on 0 of 1 models" in summary
+    assert f"missed on `mnist-msd` (l2 {rows[1]['autoattack_breaks_stored_leaves'][0]}; " \
+        f"l1 {second[0]}, {second[1]})" in summary
+
+
 def test_no_union_row_before_every_threat_is_measured():
     stored = bench.stored_outcomes("mnist-standard", 8)
     rows = [_aa_row("mnist-standard", t, stored[t], stored[t]) for t in ("linf", "l1")]
