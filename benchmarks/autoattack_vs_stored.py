@@ -23,7 +23,7 @@ decides what is misclassified. A model measured under all three threats also get
 ``--resume`` keeps the rows already in ``--out`` (same n and package version) and measures the
 rest, so a run over the whole zoo can span sessions; the file is rewritten after every row.
 ``--table FILE.md`` writes the table with the one command that measures all of its rows;
-``--splice README.md`` puts it between the README's ``<!-- autoattack-vs-stored-table -->``
+``--splice docs/evaluation.md`` puts it between its ``<!-- autoattack-vs-stored-table -->``
 markers. Kept rows are compared again with today's stored rows; ``--rewrite`` measures nothing
 and writes ``--out`` and the tables again so (after a stored zoo row was re-measured).
 """

@@ -41,7 +41,7 @@ advlab's attacks as they are today: a row measured with another stack is measure
 advlab's side only, since AutoAttack's does not depend on it) and measures the rest,
 so a run over the whole zoo can span sessions. ``--table FILE.md`` writes the rows as a
 markdown table with the one command that measures all of them (the kept rows' models too);
-``--splice README.md`` puts that table between the README's ``<!-- vs-autoattack-table -->``
+``--splice docs/evaluation.md`` puts that table between its ``<!-- vs-autoattack-table -->``
 markers.
 """
 

@@ -81,14 +81,14 @@ def test_table_command_measures_the_kept_rows_too(tmp_path):
     assert cmd.endswith(f"--splice {tmp_path / 'README.md'}")
 
 
-def test_readme_quotes_the_stored_benchmark():
-    """The README's table is the one the stored rows give (rerun with --splice README.md)."""
+def test_the_docs_quote_the_stored_benchmark():
+    """docs/evaluation.md's table is the one the stored rows give (rerun with --splice)."""
     root = Path(__file__).parents[1]
     stored = json.loads((root / "benchmarks" / "results" / "vs_autoattack_n200.json").read_text())
     rows = stored["rows"] + stored.get("stale_rows", [])  # as --rewrite shows them
     table = vs.markdown(rows, vs.union_rows(rows))
-    readme = (root / "README.md").read_text()
-    rerun = (f"the README's benchmark table is stale (its rows, or the zoo's stored results it "
+    readme = (root / "docs" / "evaluation.md").read_text()
+    rerun = (f"docs/evaluation.md's benchmark table is stale (its rows, or the zoo's stored results it "
              f"compares with, changed): run `{stored['command']}` (it measures nothing new)")
     assert table in readme, rerun
     assert f"`{stored['command']}`" in readme, rerun
