@@ -235,11 +235,16 @@ def test_presets_match_the_paper():
     assert list(strong) == ["linf", "l1"]
     kinds = [type(a).__name__ for a in strong["linf"]]
     # APGD-CE and APGD-DLR, targeted APGD, targeted FAB, the gradient-free Square Attack,
-    # then targeted FAB at the classes ranked 4th to 9th (AutoAttack's FAB-T aims at all 9)
-    assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square", "FABT"], kinds
+    # then targeted FAB at the classes ranked 4th to 9th (AutoAttack's FAB-T aims at all 9),
+    # then Square again at AutoAttack's 5000 queries, with another seed
+    assert kinds == ["APGD", "APGD", "APGDT", "FABT", "Square", "FABT", "Square"], kinds
     assert [a.loss for a in strong["linf"][:2]] == ["ce", "dlr"]
     assert strong["linf"][2].targets == 9 and strong["linf"][3].targets == 3
     assert (strong["linf"][5].skip, strong["linf"][5].targets) == (3, 9)
+    squares = [a for a in strong["linf"] if type(a).__name__ == "Square"]
+    assert [(a.queries, a.seed) for a in squares] == [(1000, 0), (5000, 1)]
+    one = presets.trusted_attacks("mnist", include=["linf"], queries=300)["linf"]
+    assert [a.queries for a in one if type(a).__name__ == "Square"] == [300]  # not twice
     # l_1: l1-APGD (CE), targeted, SLIDE PGD with restarts, Square, the boundary attack, then
     # AutoAttack's l_1 version: l1-APGD and targeted l1-APGD with a shrinking budget, with
     # advlab's sparsity, then with AutoAttack's
@@ -249,7 +254,8 @@ def test_presets_match_the_paper():
     assert [a.sparsity for a in strong["l1"][5:]] == ["mass", "mass", "l0", "l0"]
     assert strong["l1"][2].restarts == 3
     l2 = presets.attacks("mnist", "strong", include=["l2"])["l2"]  # l_2 ends with FAB-T again
-    assert [type(a).__name__ for a in l2] == kinds + ["FABT"] and l2[-1].random_start
+    assert [type(a).__name__ for a in l2] == kinds[:-1] + ["FABT", "Square"]
+    assert l2[-2].random_start and l2[-1].queries == 5000
     for bad in (lambda: presets.attacks("mnist", "ultra"),
                 lambda: presets.attacks("mnist", include=["l7"]),
                 lambda: presets.threats("imagenet")):

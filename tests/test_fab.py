@@ -148,17 +148,18 @@ def test_skip_runs_only_the_lower_ranked_targets(standard_model, batch):
 
 def test_the_strong_stack_ends_with_the_lower_ranked_fab_targets():
     """l_inf: FAB-T at the top 3, ..., FAB-T at the classes ranked 4th to 9th; l_2 the same,
-    then FAB-T at all 9 from random starts."""
+    then FAB-T at all 9 from random starts; both end with Square at 5000 queries."""
     from advlab.presets import trusted_attacks
     from advlab.zoo.measure import describe_attack
 
-    for name, tail in (("linf", 1), ("l2", 2)):
+    for name, tail in (("linf", 2), ("l2", 3)):
         stack = trusted_attacks("mnist", include=[name])[name]
         fabs = [a for a in stack if isinstance(a, FABT)]
         more = stack[-tail]
         assert isinstance(more, FABT) and more.skip == fabs[0].targets and more.targets == 9
         assert describe_attack(more) == "FABT targets 4-9 x 100 steps"
-    last = stack[-1]
+        assert describe_attack(stack[-1]) == "Square 5000 queries"
+    last = stack[-2]
     assert last.random_start and last.targets == 9 and not last.skip
     assert describe_attack(last) == "FABT 9 targets x 100 steps from random starts"
 

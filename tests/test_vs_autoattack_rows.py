@@ -88,8 +88,9 @@ def test_the_docs_quote_the_stored_benchmark():
     rows = stored["rows"] + stored.get("stale_rows", [])  # as --rewrite shows them
     table = vs.markdown(rows, vs.union_rows(rows))
     readme = (root / "docs" / "evaluation.md").read_text()
-    rerun = (f"docs/evaluation.md's benchmark table is stale (its rows, or the zoo's stored results it "
-             f"compares with, changed): run `{stored['command']}` (it measures nothing new)")
+    rerun = (f"docs/evaluation.md's benchmark table is stale (its rows, or the zoo's stored "
+             f"results it compares with, changed): run `{stored['command']}` (it measures "
+             "nothing new)")
     assert table in readme, rerun
     assert f"`{stored['command']}`" in readme, rerun
 

@@ -77,6 +77,8 @@ def attacks(dataset: str = "mnist", strength: str = "standard", include=None,
         if name in s.get("fab_random", ()):  # FAB-T again, from random starts
             stack.append(FABT(threat, steps=s["fab_steps"], targets=s["fab_more_targets"],
                               random_start=True))
+        if name in s.get("square_final", ()):  # Square again at AutoAttack's 5000 queries
+            stack.append(Square(threat, queries=s["final_queries"], seed=1))
         if name in s.get("boundary", ()):  # from an adversarial start along the boundary
             stack.append(BoundaryL1(threat, s["boundary_steps"], s["boundary_restarts"]))
         if name in s.get("shrink", ()):  # AutoAttack's l_1 version: a shrinking budget
@@ -104,7 +106,8 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     steps, 3 restarts), then the gradient-free Square Attack (1000 queries, 5000 for l_1, or
     ``queries`` for every threat), then for l_inf and l_2 targeted FAB at the classes ranked 4th
     to 9th (AutoAttack's FAB-T aims at all 9), for l_2 then FAB-T at all 9 from random starts
-    in the ball of half the budget, and for l_1 last the boundary attack
+    in the ball of half the budget, then Square again at 5000 queries (another seed), and for
+    l_1 last the boundary attack
     (``BoundaryL1``: a decision-based start, then 50 steps along the decision boundary, 6
     restarts), then AutoAttack's own l_1 attacks: l1-APGD with a budget shrinking from 3 x eps
     to eps (5 restarts) and targeted l1-APGD so (5 target classes), first with advlab's choice of
@@ -113,7 +116,10 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     ones before it left standing.
     """
     out = attacks(dataset, "strong", include)
-    if queries is not None:
+    if queries is not None:  # one Square per threat, at ``queries``, where the first one stood
         out = {name: [Square(a.threat, queries=queries) if isinstance(a, Square) else a
-                      for a in stack] for name, stack in out.items()}
+                      for i, a in enumerate(stack)
+                      if not isinstance(a, Square) or not any(isinstance(b, Square)
+                                                              for b in stack[:i])]
+               for name, stack in out.items()}
     return out
