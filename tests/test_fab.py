@@ -158,7 +158,7 @@ def test_the_strong_stack_ends_with_the_lower_ranked_fab_targets():
         more = stack[-tail]
         assert isinstance(more, FABT) and more.skip == fabs[0].targets and more.targets == 9
         assert describe_attack(more) == "FABT targets 4-9 x 100 steps"
-        assert describe_attack(stack[-1]) == "Square 5000 queries"
+        assert describe_attack(stack[-1]) == "Square 5000 queries seed 1"
     last = stack[-2]
     assert last.random_start and last.targets == 9 and not last.skip
     assert describe_attack(last) == "FABT 9 targets x 100 steps from random starts"

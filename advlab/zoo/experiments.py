@@ -9,7 +9,8 @@ how it differed, its training time to the measured weights and, when early-stopp
 It also tables what changes of the trusted stack did to each stored row (``CHANGE_BLOCKS``:
 when the boundary attack joined under l_1, when FAB-T at the classes ranked 4th-9th joined under
 l_inf and l_2, when AutoAttack's l_1 version, l1-APGD with a shrinking budget, joined under l_1,
-when FAB-T from random starts joined under l_2 and l1-APGD with AutoAttack's sparsity under l_1),
+when FAB-T from random starts joined under l_2 and l1-APGD with AutoAttack's sparsity under l_1,
+when Square at 5000 queries joined the end of the l_inf and l_2 stacks),
 from the history of "previous" rows that ``python -m advlab.zoo.remeasure``
 keeps when it replaces one.
 
@@ -36,7 +37,8 @@ EXPERIMENTS = DOC.parent / "results"
 #: the README's generated block -> the attack whose joining the stack it tables
 CHANGE_BLOCKS = {"stack-changes": "BoundaryL1", "stack-changes-fab": "FABT targets 4-9",
                  "stack-changes-l1-shrink": "APGD 100 steps x 5 restarts at 3-2-1 x eps",
-                 "stack-changes-fab-random-l0": "FABT 9 targets x 100 steps from random starts"}
+                 "stack-changes-fab-random-l0": "FABT 9 targets x 100 steps from random starts",
+                 "stack-changes-square-final": "Square 5000 queries seed 1"}
 
 
 def _attacks(recipe) -> str:

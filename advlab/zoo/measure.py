@@ -142,8 +142,9 @@ def merge(name: str, s: int, suffix: str = "", folder=None, seconds=max, out=Non
 def describe_attack(attack) -> str:
     """How an attack of ``advlab.presets`` is quoted in the results: kind, steps, restarts."""
     th = getattr(attack, "threat", None)
-    if th is not None and hasattr(attack, "queries"):
-        return f"{type(attack).__name__} {attack.queries} queries"
+    if th is not None and hasattr(attack, "queries"):  # a second run says its seed
+        seed = f" seed {attack.seed}" if getattr(attack, "seed", 0) else ""
+        return f"{type(attack).__name__} {attack.queries} queries{seed}"
     if th is not None and hasattr(attack, "steps"):
         kind = type(attack).__name__
         restarts = getattr(attack, "restarts", 1)
