@@ -17,7 +17,7 @@ def test_each_attack_sees_what_the_ones_before_left(mnist_test, tmp_path):
     saved = json.loads(out.read_text())
     rows = saved["table"]["linf"]
     assert saved["command"].endswith("--threats linf --n 6 --out " + str(out))
-    assert [r["attack"] for r in rows][0] == "APGD 100 steps" and len(rows) == 6
+    assert [r["attack"] for r in rows][0] == "APGD 100 steps" and len(rows) == 7
     for before, after in zip(rows, rows[1:], strict=False):
         assert after["attacked"] == before["attacked"] - before["broke"]
     assert abs(sum(r["share"] for r in rows) - 1.0) < 1e-9
