@@ -98,7 +98,7 @@ class Recipe:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["attacks"] = [asdict(a) for a in self.attacks]
+        d["attacks"] = [_spec_dict(a) for a in self.attacks]
         return d
 
     def same_as(self, stored: dict) -> bool:
@@ -127,7 +127,7 @@ class Recipe:
                 size = "default" if a.step_size is None else a.step_size
                 lines.append(f"  msd {a.threat}: step size {size} (x {self.msd_steps} steps)")
             elif a.kind == "apgd":
-                lines.append(f"  attack {a.threat}: apgd (CE), {a.steps} steps")
+                lines.append(f"  attack {a.threat}: apgd (CE), {a.steps} steps{_apgd_extras(a)}")
             else:
                 size = "default" if a.step_size is None else a.step_size
                 lines.append(f"  attack {a.threat}: {a.kind}, {a.steps} steps, step size {size}")
@@ -147,6 +147,22 @@ class Recipe:
         return "\n".join(lines)
 
 
+def _spec_dict(spec: AttackSpec) -> dict:
+    """The spec's fields; APGD options only where set (so older checkpoints still resume)."""
+    d = asdict(spec)
+    del d["eps_scales"], d["sparsity"]
+    return {**d, **spec.options()}
+
+
+def _apgd_extras(spec: AttackSpec) -> str:
+    out = ""
+    if spec.eps_scales != (1.0,):
+        out += f", budget {'-'.join(f'{s:g}' for s in spec.eps_scales)} x eps"
+    if spec.sparsity != "mass":
+        out += f", {spec.sparsity} sparsity"
+    return out
+
+
 # The paper's MNIST threat model: l_inf 0.3, l_1 10, l_2 2, RT +-30 degrees / +-3 px.
 # Step counts are CPU-sized (see the model cards); step sizes cross each ball ~2x.
 _LINF = AttackSpec("linf", "pgd", steps=5, step_size=0.125)
@@ -158,6 +174,9 @@ _FGSM_RS = AttackSpec("linf", "fgsm-rs", steps=1, step_size=0.375)
 _APGD10 = tuple(AttackSpec(t, "apgd", steps=10) for t in ("linf", "l1", "l2"))
 _APGD_L1_30 = (AttackSpec("linf", "apgd", steps=10), AttackSpec("l1", "apgd", steps=30),
                AttackSpec("l2", "apgd", steps=10))
+_APGD_L1_WIDE = (AttackSpec("linf", "apgd", steps=10),
+                 AttackSpec("l1", "apgd", steps=30, eps_scales=(5, 3, 1), sparsity="l0"),
+                 AttackSpec("l2", "apgd", steps=10))
 # Tramèr & Boneh's MNIST config (github.com/ftramer/MultiRobustness, config.json): 10 PGD steps
 # per norm, l_inf step 0.01, l_2 0.1, l_1 SLIDE (q = 99) step 1.0.
 _TB = (AttackSpec("linf", "pgd", steps=10, step_size=0.01),
@@ -230,6 +249,16 @@ RECIPES: dict[str, Recipe] = {
                init="mnist-eat-apgd-l1ft", n_train=20000, monitor=200, monitor_strength="strong",
                notes="fine-tunes mnist-eat-apgd-l1ft on all three APGD threats per batch (AVG)",
                source="Tramèr & Boneh (2019), AVG; l1-APGD as in Croce & Hein (2021)"),
+        # The training attacks still overstate l_1: on mnist-eat-apgd-l1ft's first 200 test
+        # images l1-APGD-30 says 63% robust, the trusted stack 29.5%. At the same cost, a budget
+        # shrinking from 5 x eps with AutoAttack's l0 sparsity says 51%
+        # (benchmarks/l1_training_attacks.py). Fine-tune the zoo's best union with it, E-AT.
+        Recipe("mnist-eat-apgd-l0ft", "eat", _APGD_L1_WIDE, epochs=1, lr=1e-4,
+               warmup_epochs=0.0, init="mnist-eat-apgd-l1ft", monitor=200,
+               monitor_strength="strong",
+               notes="fine-tunes mnist-eat-apgd-l1ft with l1-APGD-30 from 5 x eps, l0 sparsity",
+               source="Croce & Hein (2022), E-AT fine-tuning; the l_1 schedule and sparsity of "
+               "Croce & Hein (2021)'s AutoAttack l_1 version"),
         # The capacity ingredient: mnist-msd's recipe on Tramèr & Boneh's 3.3M-parameter CNN
         # (on this CPU it costs about what the 0.86M CompactCNN does per image).
         Recipe("mnist-msd-madry", "msd", _MSD10, arch="madry-cnn", msd_steps=10, epochs=2,

@@ -53,6 +53,13 @@ def _attacks(recipe) -> str:
         parts.append(f"{'/'.join(sorted(kinds)).upper()}-{'/'.join(map(str, sorted(steps)))}")
     if any(a.kind == "random" for a in recipe.attacks):
         parts.append("RT worst-of-k")
+    for a in recipe.attacks:
+        extras = a.options()
+        if extras:
+            scales = "-".join(f"{s:g}" for s in extras.get("eps_scales", [])) + " x eps"
+            said = [scales] if "eps_scales" in extras else []
+            said += [f"{extras['sparsity']} sparsity"] if "sparsity" in extras else []
+            parts[0] += f" ({a.threat}: {', '.join(said)})"
     return " + ".join(parts)
 
 
