@@ -43,6 +43,41 @@ def test_apgd_kind_refuses_a_step_size():
         AttackSpec("linf", "apgd2")
 
 
+def test_wide_l0_apgd_training_attack_stays_in_the_ball_and_reaches_the_attack(
+        standard_model, data):
+    x, y = data
+    spec = AttackSpec("l1", "apgd", steps=6, eps_scales=(5, 3, 1), sparsity="l0")
+    attack = spec.build()
+    assert attack.eps_scales == (5.0, 3.0, 1.0) and attack.sparsity == "l0"
+    res = attack(standard_model, x, y, generator=torch.Generator().manual_seed(0))
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    assert ((res.x_adv - x).flatten(1).abs().sum(1) <= 10.0 * (1 + 1e-4)).all()
+    # during eps warm-up the whole schedule shrinks with the budget
+    half = spec.build(scale=0.5)
+    assert half.threat.eps == 5.0 and half.eps_scales == (5.0, 3.0, 1.0)
+
+
+def test_apgd_options_are_checked_and_recorded_only_where_set():
+    with pytest.raises(ValueError, match="APGD options"):
+        AttackSpec("l1", "pgd", eps_scales=(3, 1))
+    with pytest.raises(ValueError, match="decrease and end at 1"):
+        AttackSpec("l1", "apgd", eps_scales=(1, 3))
+    with pytest.raises(ValueError, match="dense steps"):
+        AttackSpec("linf", "apgd", sparsity="l0")
+    with pytest.raises(ValueError, match="at least as many steps"):
+        AttackSpec("l1", "apgd", steps=2, eps_scales=(5, 3, 1))
+    with pytest.raises(ValueError, match="'mass' or 'l0'"):
+        AttackSpec("l1", "apgd", sparsity="dense")
+    # a recipe without them records what it did before they existed (older checkpoints resume)
+    old = get_recipe("mnist-eat-apgd-l1ft").as_dict()
+    assert all(set(a) == {"threat", "kind", "steps", "step_size", "k", "dataset"}
+               for a in old["attacks"])
+    wide = get_recipe("mnist-eat-apgd-l0ft")
+    assert wide.as_dict()["attacks"][1]["eps_scales"] == [5.0, 3.0, 1.0]
+    assert wide.same_as(wide.as_dict()) and not wide.same_as(old | {"name": wide.name})
+    assert "budget 5-3-1 x eps, l0 sparsity" in wide.describe()
+
+
 def test_apgd_kind_works_in_every_strategy(data):
     x, y = data
     specs = [AttackSpec("linf", "apgd", steps=2), AttackSpec("l1", "apgd", steps=2)]
