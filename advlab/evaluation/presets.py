@@ -116,10 +116,18 @@ def trusted_attacks(dataset: str = "mnist", include=None, queries: int | None = 
     ones before it left standing.
     """
     out = attacks(dataset, "strong", include)
-    if queries is not None:  # one Square per threat, at ``queries``, where the first one stood
-        out = {name: [Square(a.threat, queries=queries) if isinstance(a, Square) else a
-                      for i, a in enumerate(stack)
-                      if not isinstance(a, Square) or not any(isinstance(b, Square)
-                                                              for b in stack[:i])]
-               for name, stack in out.items()}
-    return out
+    if queries is None:
+        return out
+    return {name: _one_square(stack, queries) for name, stack in out.items()}
+
+
+def _one_square(stack: list, queries: int) -> list:
+    """The stack with a single Square at ``queries``, where its first Square stood."""
+    kept, seen = [], False
+    for attack in stack:
+        if isinstance(attack, Square):
+            if seen:
+                continue
+            seen, attack = True, Square(attack.threat, queries=queries)
+        kept.append(attack)
+    return kept
