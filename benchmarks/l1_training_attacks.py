@@ -3,7 +3,7 @@
     ADVLAB_DATA=../shared/data python benchmarks/l1_training_attacks.py \\
         --model mnist-eat-apgd-l1ft --n 200 --threads 1 \\
         --out benchmarks/results/l1_training_attacks_n200.json \\
-        --table benchmarks/results/l1_training_attacks_n200.md
+        --table benchmarks/results/l1_training_attacks_n200.md --splice docs/experiments/README.md
 
 A training run only learns from the adversarial examples its attack finds. On models whose
 l_inf training masks l_1 gradients, plain l1-APGD finds far fewer than the trusted l_1 stack,
@@ -31,10 +31,12 @@ import torch
 import advlab.zoo as zoo
 from advlab.data import mnist_tensors
 from advlab.device import fast_on_cpu
+from advlab.generated_blocks import find, splice
 from advlab.presets import threats
 from advlab.train import AttackSpec
 from advlab.zoo.compare import load as load_evaluation
 
+MARKER = "l1-training-attacks"  # the block ``--splice DOC.md`` writes the table into
 #: key -> (label, the training attack's ``AttackSpec("l1", **kwargs)`` arguments)
 CANDIDATES = {
     "pgd5": ("PGD-5 (SLIDE, step 2.5)", dict(kind="pgd", steps=5, step_size=2.5)),
@@ -104,7 +106,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path)
     p.add_argument("--table", type=Path)
+    p.add_argument("--splice", type=Path, action="append", default=[], metavar="DOC.md",
+                   help=f"put the table between DOC's <!-- {MARKER} --> markers")
     args = p.parse_args(argv)
+    for doc in args.splice:
+        try:
+            find(doc.read_text() if doc.is_file() else "", MARKER, str(doc))
+        except ValueError as err:
+            p.error(f"--splice: {err}")
     torch.set_num_threads(args.threads)
     chosen = list(CANDIDATES) if not args.only else [c.strip() for c in args.only.split(",")]
     unknown = [c for c in chosen if c not in CANDIDATES]
@@ -124,12 +133,16 @@ def main(argv=None) -> int:
     cmd += ["--only", args.only] if args.only else []
     cmd += ["--out", str(args.out)] if args.out else []
     cmd += ["--table", str(args.table)] if args.table else []
+    cmd += [a for doc in args.splice for a in ("--splice", str(doc))]
     saved = {"command": shlex.join(cmd), "model": args.model, "n": args.n,
              "trusted": round(100 * trusted.float().mean().item(), 1), "rows": rows}
     if args.out:
         args.out.write_text(json.dumps(saved, indent=1) + "\n")
     if args.table:
         args.table.write_text(markdown(saved))
+    for doc in args.splice:
+        splice(doc, MARKER, markdown(saved))
+        print(f"spliced into {doc}")
     return 0
 
 

@@ -38,6 +38,22 @@ def test_rows_follow_the_stored_outcomes_and_the_command_runs_again(mnist_test, 
         r["robust"] for r in saved["rows"]]
 
 
+def test_the_table_goes_between_the_markers_and_nowhere_else(mnist_test, tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- l1-training-attacks -->\nold\n<!-- /l1-training-attacks -->\n"
+                   "after\n")
+    assert lt.main(["--model", "mnist-standard", "--n", "10", "--only", "apgd10",
+                    "--splice", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert "| l1-APGD-10 | 10 |" in text and f"--splice {doc}" in text
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers\n")
+    with pytest.raises(SystemExit):
+        lt.main(["--only", "apgd10", "--splice", str(bare)])
+    assert bare.read_text() == "no markers\n"  # refused before any work, file untouched
+
+
 def test_bad_input_says_what_to_do():
     with pytest.raises(SystemExit, match="unknown candidates"):
         lt.main(["--only", "apgd1000"])
