@@ -64,8 +64,10 @@ def test_apgd_options_are_checked_and_recorded_only_where_set():
         AttackSpec("l1", "apgd", eps_scales=(1, 3))
     with pytest.raises(ValueError, match="dense steps"):
         AttackSpec("linf", "apgd", sparsity="l0")
-    with pytest.raises(ValueError, match="at least as many steps"):
-        AttackSpec("l1", "apgd", steps=2, eps_scales=(5, 3, 1))
+    for steps in (2, 4):  # 30% + 30% of 4 steps, rounded up, leave the last stage none
+        with pytest.raises(ValueError, match="without a step"):
+            AttackSpec("l1", "apgd", steps=steps, eps_scales=(5, 3, 1))
+    AttackSpec("l1", "apgd", steps=3, eps_scales=(5, 3, 1)).build()
     with pytest.raises(ValueError, match="'mass' or 'l0'"):
         AttackSpec("l1", "apgd", sparsity="dense")
     # a recipe without them records what it did before they existed (older checkpoints resume)
@@ -75,7 +77,9 @@ def test_apgd_options_are_checked_and_recorded_only_where_set():
     wide = get_recipe("mnist-eat-apgd-l0ft")
     assert wide.as_dict()["attacks"][1]["eps_scales"] == [5.0, 3.0, 1.0]
     assert wide.same_as(wide.as_dict()) and not wide.same_as(old | {"name": wide.name})
-    assert "budget 5-3-1 x eps, l0 sparsity" in wide.describe()
+    assert "30 steps, budget 5-3-1 x eps, l0 sparsity" in wide.describe()
+    assert wide.attacks[1].options_text() == "budget 5-3-1 x eps, l0 sparsity"
+    assert wide.attacks[0].options_text() == ""
 
 
 def test_apgd_kind_works_in_every_strategy(data):

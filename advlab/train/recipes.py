@@ -127,7 +127,9 @@ class Recipe:
                 size = "default" if a.step_size is None else a.step_size
                 lines.append(f"  msd {a.threat}: step size {size} (x {self.msd_steps} steps)")
             elif a.kind == "apgd":
-                lines.append(f"  attack {a.threat}: apgd (CE), {a.steps} steps{_apgd_extras(a)}")
+                extras = a.options_text()
+                lines.append(f"  attack {a.threat}: apgd (CE), {a.steps} steps"
+                             + (f", {extras}" if extras else ""))
             else:
                 size = "default" if a.step_size is None else a.step_size
                 lines.append(f"  attack {a.threat}: {a.kind}, {a.steps} steps, step size {size}")
@@ -152,15 +154,6 @@ def _spec_dict(spec: AttackSpec) -> dict:
     d = asdict(spec)
     del d["eps_scales"], d["sparsity"]
     return {**d, **spec.options()}
-
-
-def _apgd_extras(spec: AttackSpec) -> str:
-    out = ""
-    if spec.eps_scales != (1.0,):
-        out += f", budget {'-'.join(f'{s:g}' for s in spec.eps_scales)} x eps"
-    if spec.sparsity != "mass":
-        out += f", {spec.sparsity} sparsity"
-    return out
 
 
 # The paper's MNIST threat model: l_inf 0.3, l_1 10, l_2 2, RT +-30 degrees / +-3 px.

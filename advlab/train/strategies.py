@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..attacks import APGD, PGD, AttackResult, msd_attack, random_attack
+from ..attacks.apgd import stage_steps
 from ..threats import RotationTranslation, registry
 
 __all__ = ["AttackSpec", "TrainBatch", "Strategy", "STRATEGIES", "msd_attack", "build_strategy"]
@@ -84,9 +85,9 @@ class AttackSpec:
         if not scales or scales[-1] != 1.0 or not shrinking:
             raise ValueError("eps_scales must decrease and end at 1, e.g. (5, 3, 1); got "
                              f"{self.eps_scales}")
-        if len(scales) > self.steps:
-            raise ValueError(f"{len(scales)} eps_scales stages need at least as many steps, got "
-                             f"steps={self.steps}")
+        if min(stage_steps(self.steps, len(scales))) < 1:
+            raise ValueError(f"{len(scales)} eps_scales stages leave a stage without a step at "
+                             f"steps={self.steps}: use more steps")
         if self.sparsity not in ("mass", "l0"):
             raise ValueError(f"sparsity must be 'mass' or 'l0', got {self.sparsity!r}")
         if self.sparsity == "l0" and not self.threat_model().sparse:
@@ -100,6 +101,15 @@ class AttackSpec:
         if self.sparsity != "mass":
             out["sparsity"] = self.sparsity
         return out
+
+    def options_text(self) -> str:
+        """The same in words, e.g. "budget 5-3-1 x eps, l0 sparsity" ("" at the defaults)."""
+        said = []
+        if self.eps_scales != (1.0,):
+            said.append(f"budget {'-'.join(f'{s:g}' for s in self.eps_scales)} x eps")
+        if self.sparsity != "mass":
+            said.append(f"{self.sparsity} sparsity")
+        return ", ".join(said)
 
     def threat_model(self, scale: float = 1.0):
         """The registered threat at its ``dataset`` budget, multiplied by ``scale``."""

@@ -54,12 +54,8 @@ def _attacks(recipe) -> str:
     if any(a.kind == "random" for a in recipe.attacks):
         parts.append("RT worst-of-k")
     for a in recipe.attacks:
-        extras = a.options()
-        if extras:
-            scales = "-".join(f"{s:g}" for s in extras.get("eps_scales", [])) + " x eps"
-            said = [scales] if "eps_scales" in extras else []
-            said += [f"{extras['sparsity']} sparsity"] if "sparsity" in extras else []
-            parts[0] += f" ({a.threat}: {', '.join(said)})"
+        if a.options_text():
+            parts[0] += f" ({a.threat}: {a.options_text()})"
     return " + ".join(parts)
 
 
