@@ -65,7 +65,7 @@ from .base import (
 )
 
 __all__ = ["apgd", "APGD", "apgd_targeted", "APGDT", "dlr_loss", "dlr_targeted_loss", "checkpoints",
-           "stage_steps"]
+           "stage_steps", "check_scales", "check_sparsity"]
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -201,7 +201,8 @@ def _start(threat, x, scales, random_start, generator, sparsity="mass"):
     return wide.random_start(x, generator)
 
 
-def _check_sparsity(threat, sparsity):
+def check_sparsity(threat, sparsity):
+    """Raise ValueError unless ``sparsity`` is "mass", or "l0" on a sparse (l_1) threat."""
     if sparsity not in ("mass", "l0"):
         raise ValueError(f"sparsity must be 'mass' (advlab's l1-APGD) or 'l0' (AutoAttack's "
                          f"schedule), got {sparsity!r}")
@@ -210,7 +211,8 @@ def _check_sparsity(threat, sparsity):
                          "steps: leave sparsity at 'mass'")
 
 
-def _check_scales(scales, steps):
+def check_scales(scales, steps):
+    """Raise ValueError unless ``scales`` decrease to 1 and every stage of ``steps`` gets one."""
     ok = (len(scales) >= 1 and float(scales[-1]) == 1.0
           and all(a > b for a, b in zip(scales, scales[1:], strict=False))
           and min(stage_steps(steps, len(scales))) >= 1)
@@ -263,8 +265,8 @@ def apgd(
     if loss not in ("ce", "margin", "dlr"):
         raise ValueError(f"loss must be 'ce', 'margin' or 'dlr', got {loss!r}")
     scales = tuple(float(s) for s in eps_scales)
-    _check_scales(scales, steps)
-    _check_sparsity(threat, sparsity)
+    check_scales(scales, steps)
+    check_sparsity(threat, sparsity)
     with attack_session(model, x, y) as x:
 
         def run(todo, first):
@@ -331,8 +333,8 @@ def apgd_targeted(
     if targets < 1:
         raise ValueError(f"need targets >= 1 (how many classes to aim at), got {targets}")
     scales = tuple(float(s) for s in eps_scales)
-    _check_scales(scales, steps)
-    _check_sparsity(threat, sparsity)
+    check_scales(scales, steps)
+    check_sparsity(threat, sparsity)
     with attack_session(model, x, y, probe=False) as x:
         with torch.no_grad():
             logits = model(x)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..attacks import APGD, PGD, AttackResult, msd_attack, random_attack
-from ..attacks.apgd import stage_steps
+from ..attacks.apgd import check_scales, check_sparsity
 from ..threats import RotationTranslation, registry
 
 __all__ = ["AttackSpec", "TrainBatch", "Strategy", "STRATEGIES", "msd_attack", "build_strategy"]
@@ -81,17 +81,8 @@ class AttackSpec:
         if (scales, self.sparsity) != ((1.0,), "mass") and self.kind != "apgd":
             raise ValueError(f"eps_scales and sparsity are APGD options; kind is {self.kind!r}: "
                              "use kind='apgd' or leave them at their defaults")
-        shrinking = all(a > b for a, b in zip(scales, scales[1:], strict=False))
-        if not scales or scales[-1] != 1.0 or not shrinking:
-            raise ValueError("eps_scales must decrease and end at 1, e.g. (5, 3, 1); got "
-                             f"{self.eps_scales}")
-        if min(stage_steps(self.steps, len(scales))) < 1:
-            raise ValueError(f"{len(scales)} eps_scales stages leave a stage without a step at "
-                             f"steps={self.steps}: use more steps")
-        if self.sparsity not in ("mass", "l0"):
-            raise ValueError(f"sparsity must be 'mass' or 'l0', got {self.sparsity!r}")
-        if self.sparsity == "l0" and not self.threat_model().sparse:
-            raise ValueError(f"sparsity='l0' is for l_1 steps; {self.threat!r} takes dense steps")
+        check_scales(scales, self.steps)  # APGD's own checks, at the time the spec is written
+        check_sparsity(self.threat_model(), self.sparsity)
 
     def options(self) -> dict:
         """The APGD options that differ from their defaults (for recipes' records)."""
