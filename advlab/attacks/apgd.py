@@ -204,8 +204,7 @@ def _start(threat, x, scales, random_start, generator, sparsity="mass"):
 def check_sparsity(threat, sparsity):
     """Raise ValueError unless ``sparsity`` is "mass", or "l0" on a sparse (l_1) threat."""
     if sparsity not in ("mass", "l0"):
-        raise ValueError(f"sparsity must be 'mass' (advlab's l1-APGD) or 'l0' (AutoAttack's "
-                         f"schedule), got {sparsity!r}")
+        raise ValueError(f"sparsity must be 'mass' (advlab's) or 'l0' (AutoAttack's): {sparsity!r}")
     if sparsity == "l0" and not threat.sparse:
         raise ValueError(f"sparsity='l0' is a schedule for l_1 steps; {threat!r} takes dense "
                          "steps: leave sparsity at 'mass'")
