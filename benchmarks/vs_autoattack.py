@@ -213,22 +213,26 @@ def robust_under_autoattack(model, x, y, name, suite, batch, l1: L1Side = L1Side
     return torch.cat(robust), invalid, _since(t0)
 
 
-def advlab_stack(name: str, queries=None) -> str:
-    """How the row quotes advlab's attacks for threat ``name`` (a changed stack: a stale row)."""
+def advlab_stack(name: str, queries=None, search_dtype: str = "float32") -> str:
+    """How the row quotes advlab's attacks for threat ``name`` (a changed stack: a stale row),
+    with the precision they search in when it is not float32."""
     from advlab.zoo.measure import describe_attack
 
     stack = trusted_attacks("mnist", include=[name], queries=queries)[name]
-    return ", ".join(describe_attack(a) for a in stack)
+    said = ", ".join(describe_attack(a) for a in stack)
+    return said if search_dtype == "float32" else f"{said}; searching in {search_dtype}"
 
 
-def robust_under_advlab(model, x, y, name, queries):
-    """(N,) bool correct under advlab's trusted attacks for one threat, (wall, CPU) seconds,
-    and {attack: wall seconds} for each attack of the stack (where the time goes)."""
+def robust_under_advlab(model, x, y, name, queries, search_dtype: str = "float32"):
+    """(N,) bool correct under advlab's trusted attacks for one threat (searching in
+    ``search_dtype``, every break checked in float32), (wall, CPU) seconds, and {attack: wall
+    seconds} for each attack of the stack (where the time goes)."""
     from advlab.zoo.measure import describe_attack
 
     stack = trusted_attacks("mnist", include=[name], queries=queries)
     t0 = _clock()
-    res = evaluate_union(model, (x, y), stack, progress=False, keep_worst=False)
+    res = evaluate_union(model, (x, y), stack, progress=False, keep_worst=False,
+                         search_dtype=search_dtype)
     took = _since(t0)
     per_attack = {describe_attack(a): s
                   for a, s in zip(stack[name], res.attack_seconds[name], strict=True)}
@@ -244,36 +248,37 @@ def _since(t0):
     return time.perf_counter() - t0[0], time.process_time() - t0[1]
 
 
-def previous_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side()
-                  ) -> list[dict]:
+def previous_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side(),
+                  search_dtype: str = "float32") -> list[dict]:
     """The rows of an earlier run's ``--out`` file, if it measured the same n and suite; a row
     measured with other advlab attacks than today's (or not saying which) is left out, so that
     it is measured again (``stale_rows`` has it until then)."""
-    return _split_rows(path, n, suite, queries, l1)[0]
+    return _split_rows(path, n, suite, queries, l1, search_dtype)[0]
 
 
-def stale_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side()
-               ) -> list[dict]:
+def stale_rows(path: Path, n: int, suite: str, queries=None, l1: L1Side = L1Side(),
+               search_dtype: str = "float32") -> list[dict]:
     """The earlier run's rows that ``previous_rows`` leaves out: the file keeps them (and the
     table shows them, marked) until a run measures them again, so a stopped run loses none."""
-    return _split_rows(path, n, suite, queries, l1)[1]
+    return _split_rows(path, n, suite, queries, l1, search_dtype)[1]
 
 
-def _split_rows(path: Path, n: int, suite: str, queries, l1: L1Side):
+def _split_rows(path: Path, n: int, suite: str, queries, l1: L1Side, search_dtype: str):
     if not path.is_file():
         return [], []
     old = json.loads(path.read_text())
     if old.get("suite") != suite or old.get("n", n) != n or any(r["n"] != n for r in old["rows"]):
         raise SystemExit(f"{path} holds a run with another n or suite; pass another --out")
     every = old["rows"] + old.get("stale_rows", [])
-    return ([r for r in every if not _stale(r, queries, l1, suite)],
-            [r for r in every if _stale(r, queries, l1, suite)])
+    return ([r for r in every if not _stale(r, queries, l1, suite, search_dtype)],
+            [r for r in every if _stale(r, queries, l1, suite, search_dtype)])
 
 
-def _stale(row: dict, queries=None, l1: L1Side | None = None, suite: str = "original") -> bool:
+def _stale(row: dict, queries=None, l1: L1Side | None = None, suite: str = "original",
+           search_dtype: str = "float32") -> bool:
     """Whether ``row``'s advlab side was measured with other attacks than today's stack (or,
     with ``l1``, its l_1 AutoAttack side with other attacks)."""
-    if row.get("advlab_attacks") != advlab_stack(row["threat"], queries):
+    if row.get("advlab_attacks") != advlab_stack(row["threat"], queries, search_dtype):
         return True
     return (l1 is not None and row["threat"] == "l1"
             and row.get("independent_l1") != l1_label(suite, l1))
@@ -366,6 +371,8 @@ def table_command(args, rows: list[dict]) -> str:
         parts.append(f"--suite {args.suite}")
     if args.queries is not None:
         parts.append(f"--queries {args.queries}")
+    if getattr(args, "search_dtype", "float32") != "float32":
+        parts.append(f"--search-dtype {args.search_dtype}")
     for flag, default in (("ead_steps", 200), ("fmn_steps", 100), ("bb_steps", 200)):
         if getattr(args, flag, default) != default:
             parts.append(f"--{flag.replace('_', '-')} {getattr(args, flag)}")
@@ -424,9 +431,10 @@ def earlier_autoattack(path: Path, n: int, suite: str, l1: L1Side = L1Side()) ->
 
 
 def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(), done=(),
-            keep=None, earlier=None):
+            keep=None, earlier=None, search_dtype: str = "float32"):
     """One row per threat in ``names`` not in ``done``; ``keep(row)`` is called after each.
-    ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused."""
+    ``earlier``: AutoAttack's sides already measured (``earlier_autoattack``), reused.
+    ``search_dtype``: the precision advlab's attacks search in (AutoAttack's stays float32)."""
     model = fast_on_cpu(load_model(model_name))
     rows = []
     for name in names:
@@ -440,14 +448,15 @@ def compare(model_name, x, y, names, suite, batch, queries, l1: L1Side = L1Side(
         else:
             theirs, invalid, t_theirs = robust_under_autoattack(model, x, y, name, suite, batch,
                                                                 l1)
-        ours, t_ours, per_attack = robust_under_advlab(model, x, y, name, queries)
+        ours, t_ours, per_attack = robust_under_advlab(model, x, y, name, queries, search_dtype)
         rows.append({
             "model": model_name, "threat": name, "n": int(y.numel()),
             "advlab": ours.float().mean().item(), "autoattack": theirs.float().mean().item(),
             "both": (ours & theirs).float().mean().item(),
             "only_autoattack_breaks": (ours & ~theirs).nonzero().flatten().tolist(),
             "only_advlab_breaks": (~ours & theirs).nonzero().flatten().tolist(),
-            "autoattack_invalid": invalid, "advlab_attacks": advlab_stack(name, queries),
+            "autoattack_invalid": invalid,
+            "advlab_attacks": advlab_stack(name, queries, search_dtype),
             "independent_l1": l1_label(suite, l1) if name == "l1" else None,
             "autoattack_reused": reuse is not None,
             "seconds_advlab": t_ours[0], "seconds_autoattack": t_theirs[0],
@@ -518,6 +527,9 @@ def main(argv=None) -> int:
                    "AutoAttack's parameters) or Croce & Hein's own package, pyautoattack, whose "
                    "l_1 version replaces the independent l_1 attacks")
     p.add_argument("--queries", type=int, default=None, help="advlab's Square queries")
+    p.add_argument("--search-dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="the precision advlab's attacks search in (each break is checked in "
+                   "float32; AutoAttack runs in float32 as published)")
     p.add_argument("--batch", type=int, default=500, help="AutoAttack's batch size")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path("runs/vs_autoattack.json"))
@@ -559,8 +571,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     x, y = mnist_tensors(args.n, train=False)
     l1 = L1Side(args.ead_steps, args.fmn_steps, args.bb_steps)
-    rows = previous_rows(args.out, args.n, args.suite, args.queries, l1) if args.resume else []
-    stale = stale_rows(args.out, args.n, args.suite, args.queries, l1) if args.resume else []
+    side = (args.queries, l1, args.search_dtype)  # what makes a kept row today's
+    rows = previous_rows(args.out, args.n, args.suite, *side) if args.resume else []
+    stale = stale_rows(args.out, args.n, args.suite, *side) if args.resume else []
     for r in stale:
         print(f"{r['model']} {r['threat']}: measured with other advlab attacks than today's; "
               "measuring it again", flush=True)
@@ -589,7 +602,8 @@ def main(argv=None) -> int:
 
     for m in models:
         done = {r["threat"] for r in rows if r["model"] == m}
-        compare(m, x, y, names, args.suite, args.batch, args.queries, l1, done, keep, earlier)
+        compare(m, x, y, names, args.suite, args.batch, args.queries, l1, done, keep, earlier,
+                args.search_dtype)
     # rows of models this run was not asked to measure stay, stale ones marked, until a run
     # measures them again
     waiting, kept = waiting_and_kept()

@@ -209,3 +209,20 @@ def test_the_l1_side_of_each_suite_is_its_own(tmp_path):
     out = tmp_path / "vs.json"
     out.write_text(json.dumps({"suite": "croce-hein", "n": 4, "rows": [row]}))
     assert [r["model"] for r in vs.previous_rows(out, 4, "croce-hein")] == ["a"]
+
+
+def test_a_bfloat16_search_is_its_own_row_and_in_the_command(tmp_path):
+    """Rows searched in bfloat16 are kept only by a run that searches so, and the table's
+    command says it."""
+    f32, b16 = vs.advlab_stack("linf"), vs.advlab_stack("linf", search_dtype="bfloat16")
+    assert b16 == f32 + "; searching in bfloat16"
+    rows = [_row("a", "linf", [1, 1, 0, 1], [1, 0, 0, 1], f32),
+            _row("b", "linf", [1, 1, 0, 1], [1, 1, 0, 1], b16)]
+    out = tmp_path / "vs.json"
+    out.write_text(json.dumps({"suite": "original", "n": 4, "rows": rows}))
+    assert [r["model"] for r in vs.previous_rows(out, 4, "original")] == ["a"]
+    assert [r["model"] for r in vs.previous_rows(out, 4, "original", search_dtype="bfloat16")
+            ] == ["b"]
+    args = vs.argparse.Namespace(n=4, suite="original", queries=None, threads=None, out=out,
+                                 table=None, splice=[], search_dtype="bfloat16")
+    assert "--search-dtype bfloat16" in vs.table_command(args, rows[1:])

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks.base import AttackResult, better, check_inputs, check_logits, frozen
+from ..device import LowPrecision, parse_search_dtype
 
 __all__ = ["UnionResult", "evaluate_union", "accuracy"]
 
@@ -168,6 +169,7 @@ def evaluate_union(
     per_threat: bool = True,
     keep_worst: bool = True,
     progress: bool | None = None,
+    search_dtype: torch.dtype | str | None = None,
 ) -> UnionResult:
     """Clean, per-threat and union accuracy of ``model``.
 
@@ -182,11 +184,17 @@ def evaluate_union(
             measured (shown as NaN).
         keep_worst: keep the per-example worst-case inputs (memory: one copy of the data).
         progress: tqdm progress bar over batches (default: when there is more than one batch).
+        search_dtype: run the attacks' passes in this lower precision (``torch.bfloat16`` or
+            "bfloat16": about 2x faster on GPUs and on CPUs with native bf16; see
+            ``advlab.device.LowPrecision``). Every example an attack returns is still checked
+            with ``model`` in its own precision, so only that check counts an example as broken:
+            a lower-precision search can miss an example, never claim one that is not there.
     """
     from tqdm.auto import tqdm
 
     stacks = _checked_attacks(attacks)
     _check_not_empty(data)
+    dtype = parse_search_dtype(search_dtype)
     total = _num_batches(data, batch_size)
     show = progress if progress is not None else (total or 2) > 1
     clean_all, worst_all, threat_all = [], [], []
@@ -194,10 +202,11 @@ def evaluate_union(
     by_all = {name: [] for name in stacks}
     seconds = {name: [0.0] * len(stack) for name, stack in stacks.items()}
     with frozen(model):
+        search = model if dtype is None else LowPrecision(model, dtype)  # in eval mode too
         for x, y in tqdm(_batches(data, batch_size), total=total, disable=not show,
                          desc="union eval"):
             check_inputs(model, x, y)
-            out = _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds)
+            out = _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds, search)
             clean_all.append(out[0])
             for name in stacks:
                 robust_all[name].append(out[1][name])
@@ -224,7 +233,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds):
+def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds, search):
     names = ["" for _ in range(x.shape[0])]
     with torch.no_grad():
         logits = model(x)
@@ -246,7 +255,7 @@ def _evaluate_batch(model, x, y, stacks, per_threat, keep_worst, seconds):
                 break
             xs, ys = x[idx], y[idx]
             start = time.perf_counter()
-            res = attack(model, xs, ys)
+            res = attack(search, xs, ys)  # ``model`` itself, or it in a lower precision
             x_adv = (res.x_adv if isinstance(res, AttackResult) else res).detach()
             _synchronize(x_adv.device)  # once per attack and batch, not per step
             seconds[name][pos] += time.perf_counter() - start
