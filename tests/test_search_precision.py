@@ -94,3 +94,39 @@ def test_eval_cli_searches_in_bfloat16_and_says_so(tmp_path, capsys):
         assert got[dtype]["search_dtype"] == dtype
     a, b = (got[d]["models"][0]["accuracy"]["linf"] for d in ("float32", "bfloat16"))
     assert a > 0.5 and abs(a - b) <= 2 / 40
+
+
+def test_near_misses_are_attacked_again_in_float32(standard_model, mnist_test):
+    """An image a lower-precision search leaves within NEAR_MISS of the boundary gets the same
+    attack again in float32; the others do not."""
+    import copy
+
+    from advlab.evaluation.union import NEAR_MISS
+
+    x, y = mnist_test[0][:64], mnist_test[1][:64]
+    pgd = PGD(threats("mnist")["linf"], steps=10)
+    calls = []
+
+    def only_in_float32(model, xs, ys):  # finds nothing when it searches in bfloat16
+        calls.append((isinstance(model, LowPrecision), len(ys)))
+        return xs.clone() if isinstance(model, LowPrecision) else pgd(model, xs, ys).x_adv
+
+    flat = copy.deepcopy(standard_model)  # every margin within NEAR_MISS: logits / 1000
+    with torch.no_grad():
+        flat[-1].weight.div_(1000)
+        flat[-1].bias.div_(1000)
+    res = evaluate_union(flat, (x, y), {"linf": [only_in_float32]}, progress=False,
+                         search_dtype="bfloat16")
+    n = int(res.clean.sum())
+    assert calls == [(True, n), (False, n)]
+    ref = evaluate_union(flat, (x, y), {"linf": [pgd]}, progress=False)
+    assert torch.equal(res.robust["linf"], ref.robust["linf"]) and (~ref.robust["linf"]).any()
+    calls.clear()
+    evaluate_union(standard_model, (x, y), {"linf": [only_in_float32]}, progress=False,
+                   search_dtype="bfloat16")
+    with torch.no_grad():
+        z = standard_model(x[res.clean])
+    top2 = z.topk(2, dim=1).values
+    near = int(((top2[:, 0] - top2[:, 1]) <= NEAR_MISS).sum())
+    assert calls[0] == (True, n) and calls[1:] == ([(False, near)] if near else [])
+    assert near < n // 4
