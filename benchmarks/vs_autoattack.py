@@ -284,13 +284,24 @@ def _stale(row: dict, queries=None, l1: L1Side | None = None, suite: str = "orig
             and row.get("independent_l1") != l1_label(suite, l1))
 
 
+def _searched_in(row: dict) -> str:
+    """The precision a row's advlab side searched in, as ``advlab_stack`` quotes it."""
+    said = row.get("advlab_attacks") or ""
+    return said.rsplit("; searching in ", 1)[1] if "; searching in " in said else "float32"
+
+
+def _older(row: dict) -> bool:
+    """Whether the row's advlab side is another stack than today's in its own precision."""
+    return _stale(row, search_dtype=_searched_in(row))
+
+
 def markdown(rows: list[dict], unions: list[dict]) -> str:
     """The rows and union rows as a markdown table (accuracies in %, CPU seconds), with the
     images AutoAttack breaks that the zoo's stored row (``against_stored``) leaves standing."""
     out = ["| model | threat | advlab | AutoAttack | both | only AutoAttack breaks | only advlab "
            "breaks | AutoAttack breaks, stored zoo row leaves | advlab CPU s | AutoAttack CPU s "
            "| ratio |", "|---" * 11 + "|"]
-    older = {(r["model"], r["threat"]) for r in rows if _stale(r)}
+    older = {(r["model"], r["threat"]) for r in rows if _older(r)}
     for r in rows:
         t, t_aa = r["cpu_seconds_advlab"], r["cpu_seconds_autoattack"]
         mark = "*" if (r["model"], r["threat"]) in older else ""
@@ -325,7 +336,7 @@ def time_shares(rows: list[dict]) -> dict[str, dict[str, float]]:
     out = {}
     for t in dict.fromkeys(r["threat"] for r in rows):
         got = [r["seconds_per_attack_advlab"] for r in rows if r["threat"] == t
-               and "seconds_per_attack_advlab" in r and not _stale(r)]
+               and "seconds_per_attack_advlab" in r and not _older(r)]
         if not got:
             continue
         total = {a: sum(g.get(a, 0.0) for g in got) for a in got[0]}

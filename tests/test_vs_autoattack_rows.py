@@ -226,3 +226,11 @@ def test_a_bfloat16_search_is_its_own_row_and_in_the_command(tmp_path):
     args = vs.argparse.Namespace(n=4, suite="original", queries=None, threads=None, out=out,
                                  table=None, splice=[], search_dtype="bfloat16")
     assert "--search-dtype bfloat16" in vs.table_command(args, rows[1:])
+
+
+def test_a_bfloat16_row_of_todays_stack_is_not_marked_older():
+    b16 = vs.advlab_stack("linf", search_dtype="bfloat16")
+    rows = [_row("a", "linf", [1, 1, 0, 1], [1, 0, 0, 1], b16),
+            _row("b", "linf", [1, 1, 0, 1], [1, 0, 0, 1], b16.replace("x 100", "x 50"))]
+    table = vs.markdown(rows, [])
+    assert "| a | linf |" in table and "| b | linf* |" in table
