@@ -173,6 +173,10 @@ _APGD_L1_WIDE = (AttackSpec("linf", "apgd", steps=10),
 _APGD_L1_WIDE60 = (_APGD_L1_WIDE[0],
                    AttackSpec("l1", "apgd", steps=60, eps_scales=(5, 3, 1), sparsity="l0"),
                    _APGD_L1_WIDE[2])
+# one epoch of E-AT fine-tuning with the wide l_1 attack, monitored with the trusted stack
+_WIDE_FT = dict(epochs=1, lr=1e-4, warmup_epochs=0.0, monitor=200, monitor_strength="strong",
+                source="Croce & Hein (2022), E-AT fine-tuning; the l_1 schedule and sparsity "
+                "of Croce & Hein (2021)'s AutoAttack l_1 version")
 # Tramèr & Boneh's MNIST config (github.com/ftramer/MultiRobustness, config.json): 10 PGD steps
 # per norm, l_inf step 0.01, l_2 0.1, l_1 SLIDE (q = 99) step 1.0.
 _TB = (AttackSpec("linf", "pgd", steps=10, step_size=0.01),
@@ -249,20 +253,14 @@ RECIPES: dict[str, Recipe] = {
         # images l1-APGD-30 says 63% robust, the trusted stack 29.5%. At the same cost, a budget
         # shrinking from 5 x eps with AutoAttack's l0 sparsity says 51%
         # (benchmarks/l1_training_attacks.py). Fine-tune the zoo's best union with it, E-AT.
-        Recipe("mnist-eat-apgd-l0ft", "eat", _APGD_L1_WIDE, epochs=1, lr=1e-4,
-               warmup_epochs=0.0, init="mnist-eat-apgd-l1ft", monitor=200,
-               monitor_strength="strong",
+        Recipe("mnist-eat-apgd-l0ft", "eat", _APGD_L1_WIDE, init="mnist-eat-apgd-l1ft",
                notes="fine-tunes mnist-eat-apgd-l1ft with l1-APGD-30 from 5 x eps, l0 sparsity",
-               source="Croce & Hein (2022), E-AT fine-tuning; the l_1 schedule and sparsity of "
-               "Croce & Hein (2021)'s AutoAttack l_1 version"),
+               **_WIDE_FT),
         # One more epoch of it, with the l_1 attack twice as long (on mnist-eat-apgd-l1ft's
         # first 200 test images l1-APGD-60 so says 48.5%, the 30-step one 51%).
-        Recipe("mnist-eat-apgd-l0ft2", "eat", _APGD_L1_WIDE60, epochs=1, lr=1e-4,
-               warmup_epochs=0.0, init="mnist-eat-apgd-l0ft", monitor=200,
-               monitor_strength="strong",
+        Recipe("mnist-eat-apgd-l0ft2", "eat", _APGD_L1_WIDE60, init="mnist-eat-apgd-l0ft",
                notes="fine-tunes mnist-eat-apgd-l0ft one more epoch with l1-APGD-60 from 5 x eps",
-               source="Croce & Hein (2022), E-AT fine-tuning; the l_1 schedule and sparsity of "
-               "Croce & Hein (2021)'s AutoAttack l_1 version"),
+               **_WIDE_FT),
         # The capacity ingredient: mnist-msd's recipe on Tramèr & Boneh's 3.3M-parameter CNN
         # (on this CPU it costs about what the 0.86M CompactCNN does per image).
         Recipe("mnist-msd-madry", "msd", _MSD10, arch="madry-cnn", msd_steps=10, epochs=2,
