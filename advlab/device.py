@@ -44,8 +44,8 @@ def parse_search_dtype(name: str | torch.dtype | None) -> torch.dtype | None:
         return name
     if name not in SEARCH_DTYPES:
         raise ValueError(f"search dtype {name!r} is not one of {sorted(SEARCH_DTYPES)}: "
-                         "bfloat16 runs attacks about 2x faster on GPUs and on CPUs with native "
-                         "bf16 (AVX512-BF16, AMX); float32 keeps the model's own precision")
+                         "bfloat16 is faster where the hardware has native bf16 (AVX512-BF16, "
+                         "AMX, recent GPUs); float32 keeps the model's own precision")
     return SEARCH_DTYPES[name]
 
 

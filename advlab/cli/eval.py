@@ -4,7 +4,7 @@
     advlab eval --zoo mnist-l1,mnist-l2 --n 200   # other zoo models, more images
     advlab eval --checkpoint model.safetensors    # your own weights
     advlab eval --train                           # train a standard CNN for one epoch first
-    advlab eval --search-dtype bfloat16           # attacks search in bf16 (about 2x faster)
+    advlab eval --search-dtype bfloat16           # attacks search in bf16 (faster with native bf16)
 
 Every argument is checked before any work starts. Nothing here imports torch before the
 arguments are parsed, so ``advlab eval --help`` answers at once.
@@ -69,8 +69,8 @@ def register(subparsers) -> None:
                    help="also write the accuracies, and which images survive each threat, as "
                    "JSON (compare two with `advlab zoo compare`)")
     p.add_argument("--search-dtype", default="float32", choices=SEARCH_DTYPE_NAMES,
-                   help="precision of the attacks' passes (default float32); bfloat16 is about "
-                   "2x faster on GPUs and on CPUs with native bf16 "
+                   help="precision of the attacks' passes (default float32); bfloat16 took "
+                   "0.62x the CPU time on a CPU with native bf16 "
                    "(benchmarks/search_precision.py), and every example it finds is still "
                    "checked in float32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -192,10 +192,11 @@ def evaluate_union(
         keep_worst: keep the per-example worst-case inputs (memory: one copy of the data).
         progress: tqdm progress bar over batches (default: when there is more than one batch).
         search_dtype: run the attacks' passes in this lower precision (``torch.bfloat16`` or
-            "bfloat16": about 2x faster on GPUs and on CPUs with native bf16; see
-            ``advlab.device.LowPrecision``). Every example an attack returns is still checked
-            with ``model`` in its own precision, so only that check counts an example as broken:
-            a lower-precision search can miss an example, never claim one that is not there.
+            "bfloat16": 0.62x the CPU time on a CPU with native bf16, by
+            ``benchmarks/search_precision.py``; see ``advlab.device.LowPrecision``). Every
+            example an attack returns is still checked with ``model`` in its own precision, so
+            only that check counts an example as broken: a lower-precision search can miss an
+            example, never claim one that is not there.
             Where it leaves an image standing within ``NEAR_MISS`` of the boundary (closer than
             its logits can tell), the attack runs again on that image in ``model``'s precision.
     """
@@ -238,8 +239,10 @@ def evaluate_union(
 
 
 #: a float32 margin (true logit minus the best other) under which an image that a lower-precision
-#: search left standing is attacked again in float32: bfloat16 moved the margin of the zoo's
-#: models by up to 0.08 at adversarial points, so it cannot tell these from broken ones
+#: search left standing is attacked again in float32: bfloat16 moved the margins of three zoo
+#: models by up to 0.08 at their APGD examples (200 test images, measured by hand; the test in
+#: tests/test_search_precision.py bounds the logits' error at 0.25), so it cannot tell these
+#: from broken ones
 NEAR_MISS = 0.25
 
 
